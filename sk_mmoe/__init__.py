@@ -1,0 +1,18 @@
+"""sk-mmoe: Multi-gate Mixture-of-Experts for multi-task tabular data, the scikit-learn way."""
+
+from ._estimator import MMoERegressorClassifier
+from ._tasks import TaskKindWarning, infer_task_kind
+from .exceptions import NonFiniteLossError
+from .metrics import make_task_scorer, task_scores
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "MMoERegressorClassifier",
+    "NonFiniteLossError",
+    "TaskKindWarning",
+    "infer_task_kind",
+    "make_task_scorer",
+    "task_scores",
+    "__version__",
+]

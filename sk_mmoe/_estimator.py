@@ -1,0 +1,580 @@
+"""``MMoERegressorClassifier``: the scikit-learn estimator, a thin subclass of skorch's NeuralNet."""
+
+import inspect
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping
+from sklearn.utils import ClassifierTags, check_random_state
+from sklearn.utils._param_validation import (
+    Interval,
+    Options,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from ._data import BatchSlicer, TensorBatchDataset, check_features, check_sample_weight
+from ._network import ARCHITECTURES, MMoENetwork
+from ._tasks import TASK_KINDS, MultiTaskLoss, TargetEncoder
+from .exceptions import NonFiniteLossError
+from .metrics import task_scores
+
+_LAYER_SIZES = ["array-like", Interval(Integral, 1, None, closed="left")]
+
+
+@contextmanager
+def _seeded_torch(seed, device):
+    """Seed torch's generators for a block and restore the caller's state afterwards."""
+    device = torch.device(device)
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def _layer_sizes(name, value, allow_empty):
+    sizes = [value] if isinstance(value, Integral) else list(value)
+    if not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
+        raise ValueError(f"{name} must hold positive integers; got {value!r}.")
+    if not sizes and not allow_empty:
+        raise ValueError(f"{name} must hold at least one layer size; got {value!r}.")
+    return tuple(int(s) for s in sizes)
+
+
+def _has_classification_task(estimator):
+    # Before fit the answer is unknown: expose the method so that calling it raises
+    # NotFittedError, as scikit-learn's checks expect.
+    kinds = getattr(estimator, "task_types_", None)
+    return kinds is None or any(kind != "regression" for kind in kinds)
+
+
+class MMoERegressorClassifier(NeuralNet):
+    """Multi-gate Mixture-of-Experts for several regression and classification targets.
+
+    Several expert networks share the input; each task mixes the experts' outputs with
+    its own softmax gate and feeds the mixture to its own tower (Ma et al., KDD 2018).
+    Gate dropout (Zhao et al., RecSys 2019) keeps gates from collapsing onto one expert.
+    Each column of ``y`` is a task: regression, binary or multiclass.
+
+    Parameters
+    ----------
+    tasks : "auto", str, list or dict, default="auto"
+        The kind of each target column: ``"regression"``, ``"binary"`` or
+        ``"multiclass"``. ``"auto"`` infers it: bool, string, object and category
+        columns, and integer columns, are binary with two classes and multiclass with
+        more; float columns are regression unless their values are exactly {0, 1}. A
+        single kind applies to all columns, a list gives one per column, a dict
+        ``{column: kind}`` sets some and infers the rest.
+    n_experts : int, default=8
+        Number of experts. Ignored when ``architecture="shared_bottom"``.
+    expert_layer_sizes : int or sequence of int, default=(64,)
+        Hidden layer sizes of each expert (ReLU after each).
+    gate_layer_sizes : int or sequence of int, default=()
+        Hidden layers of each gate before its softmax; ``()`` is the paper's linear gate.
+    tower_layer_sizes : int or sequence of int, default=(32,)
+        Hidden layer sizes of each task's tower before its output layer.
+    gate_dropout : float in [0, 1), default=0.1
+        Training-time probability of dropping each expert from each gate, per row; the
+        remaining gate weights are renormalised. No effect at prediction.
+    architecture : {"mmoe", "omoe", "shared_bottom"}, default="mmoe"
+        ``"mmoe"``: a gate per task; ``"omoe"``: one gate shared by all tasks;
+        ``"shared_bottom"``: one shared network of ``expert_layer_sizes``, no gates.
+    task_weights : list, dict or None, default=None
+        Weights of the per-task losses in the training loss; None weighs tasks equally.
+        A dict ``{task: weight}`` leaves unnamed tasks at 1.
+    max_epochs : int, default=50
+        Number of passes over the training data.
+    batch_size : int, default=256
+        Rows per mini-batch (training and prediction); -1 uses all rows.
+    lr : float, default=1e-3
+        Learning rate.
+    optimizer : torch optimizer class, default=torch.optim.Adam
+        Further optimizer arguments are routed with ``optimizer__<name>``, e.g.
+        ``optimizer__weight_decay=1e-4``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training rows, stop when the validation
+        loss has not improved for ``n_iter_no_change`` epochs and restore the weights of
+        the best epoch. When False, every row trains and all ``max_epochs`` run.
+    validation_fraction : float in (0, 1), default=0.1
+        Share of rows held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in epochs.
+    random_state : int, RandomState instance or None, default=None
+        Controls weight initialisation, shuffling, gate dropout and the validation split.
+        An int gives identical results on every fit. torch's global random state is left
+        as it was.
+    device : str or torch.device, default="cpu"
+        Where the network computes, e.g. ``"cuda"``.
+    verbose : int, default=0
+        Print a line per epoch when positive.
+    callbacks : list of skorch callbacks, "disable" or None, default=None
+        Extra skorch callbacks; configure them with ``callbacks__<name>__<param>``.
+    **kwargs
+        skorch's routed parameters: ``optimizer__*``, ``callbacks__*``,
+        ``iterator_train__*``, ``iterator_valid__*``.
+
+    Attributes
+    ----------
+    task_names_ : list
+        The task names: ``y``'s column names, or 0..n_tasks-1 for arrays.
+    task_types_ : list of str
+        Each task's kind.
+    classes_ : list
+        One array of class labels per task; None for regression tasks.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` was a DataFrame with string column names.
+    n_iter_ : int
+        Number of epochs trained so far.
+    history_ : skorch.History
+        Per-epoch and per-batch training records (``train_loss``, ``valid_loss``, ...).
+    module_ : MMoENetwork
+        The trained PyTorch module.
+
+    See Also
+    --------
+    sk_mmoe.task_scores : scores per task.
+    sk_mmoe.make_task_scorer : a per-task scorer for ``GridSearchCV``.
+
+    Notes
+    -----
+    Regression targets are standardised for training and mapped back at prediction. A
+    missing label (NaN or None) leaves that row out of that task's loss and score.
+    ``set_params`` on a fitted model changes nothing until the next ``fit``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from sk_mmoe import MMoERegressorClassifier
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(300, 5))
+    >>> y = pd.DataFrame({
+    ...     "value": X[:, 0] + 0.1 * rng.normal(size=300),
+    ...     "flag": X[:, 1] > 0,
+    ...     "colour": np.array(["red", "green", "blue"])[rng.randint(3, size=300)],
+    ... })
+    >>> model = MMoERegressorClassifier(n_experts=4, max_epochs=10, random_state=0)
+    >>> model.fit(X, y).predict(X[:2]).columns.tolist()
+    ['value', 'flag', 'colour']
+    >>> model.task_types_
+    ['regression', 'binary', 'multiclass']
+    >>> [None if p is None else p.shape for p in model.predict_proba(X[:2])]
+    [None, (2, 2), (2, 3)]
+    """
+
+    _parameter_constraints = {
+        "tasks": [StrOptions({"auto", *TASK_KINDS}), list, tuple, dict],
+        "n_experts": [Interval(Integral, 1, None, closed="left")],
+        "expert_layer_sizes": _LAYER_SIZES,
+        "gate_layer_sizes": _LAYER_SIZES,
+        "tower_layer_sizes": _LAYER_SIZES,
+        "gate_dropout": [Interval(Real, 0, 1, closed="left")],
+        "architecture": [StrOptions(set(ARCHITECTURES))],
+        "task_weights": [None, list, tuple, np.ndarray, dict],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [callable],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+        "callbacks": [None, list, StrOptions({"disable"})],
+    }
+
+    def __init__(
+        self,
+        tasks="auto",
+        n_experts=8,
+        expert_layer_sizes=(64,),
+        gate_layer_sizes=(),
+        tower_layer_sizes=(32,),
+        gate_dropout=0.1,
+        architecture="mmoe",
+        task_weights=None,
+        max_epochs=50,
+        batch_size=256,
+        lr=1e-3,
+        optimizer=torch.optim.Adam,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        random_state=None,
+        device="cpu",
+        verbose=0,
+        callbacks=None,
+        **kwargs,
+    ):
+        super().__init__(
+            module=MMoENetwork,
+            criterion=MultiTaskLoss,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            iterator_train=BatchSlicer,
+            iterator_valid=BatchSlicer,
+            dataset=TensorBatchDataset,
+            train_split=None,
+            callbacks=callbacks,
+            predict_nonlinearity=None,
+            verbose=verbose,
+            device=device,
+            **kwargs,
+        )
+        self.tasks = tasks
+        self.n_experts = n_experts
+        self.expert_layer_sizes = expert_layer_sizes
+        self.gate_layer_sizes = gate_layer_sizes
+        self.tower_layer_sizes = tower_layer_sizes
+        self.gate_dropout = gate_dropout
+        self.architecture = architecture
+        self.task_weights = task_weights
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+
+    # -- parameters ----------------------------------------------------------------
+
+    def _get_param_names(self):
+        # Our constructor's arguments, plus skorch's routed `prefix__name` parameters;
+        # skorch's fixed components (module, criterion, dataset, ...) are not parameters.
+        own = [
+            name
+            for name, param in inspect.signature(type(self).__init__).parameters.items()
+            if name != "self" and param.kind != param.VAR_KEYWORD
+        ]
+        routed = [key for key in self.__dict__ if "__" in key and not key.endswith("_")]
+        return sorted(own + routed)
+
+    def _validate_own_params(self):
+        validate_parameter_constraints(
+            self._parameter_constraints,
+            {name: getattr(self, name) for name in self._parameter_constraints},
+            caller_name=type(self).__name__,
+        )
+        _layer_sizes("expert_layer_sizes", self.expert_layer_sizes, allow_empty=False)
+        _layer_sizes("gate_layer_sizes", self.gate_layer_sizes, allow_empty=True)
+        _layer_sizes("tower_layer_sizes", self.tower_layer_sizes, allow_empty=True)
+        for prefix in ("module", "criterion"):
+            routed = self.get_params_for(prefix)
+            if routed:
+                raise ValueError(
+                    f"{sorted(prefix + '__' + k for k in routed)}: the network and loss are "
+                    "configured by this estimator's own parameters (n_experts, "
+                    "expert_layer_sizes, task_weights, ...), not through routed ones."
+                )
+
+    def _resolved_task_weights(self):
+        names = self.task_names_
+        if self.task_weights is None:
+            weights = [1.0] * len(names)
+        elif isinstance(self.task_weights, dict):
+            unknown = [key for key in self.task_weights if key not in names]
+            if unknown:
+                raise ValueError(
+                    f"task_weights names unknown task(s) {unknown}; the tasks are {names}."
+                )
+            weights = [self.task_weights.get(name, 1.0) for name in names]
+        else:
+            weights = list(self.task_weights)
+            if len(weights) != len(names):
+                raise ValueError(
+                    f"task_weights has {len(weights)} entries but there are {len(names)} "
+                    f"tasks {names}."
+                )
+        weights = np.asarray(weights, dtype=float)
+        if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() == 0:
+            raise ValueError(
+                f"task_weights must be finite, non-negative and not all zero; got "
+                f"{weights.tolist()}."
+            )
+        return weights
+
+    # -- skorch hooks ---------------------------------------------------------------
+
+    @property
+    def _default_callbacks(self):
+        callbacks = list(super()._default_callbacks)
+        if self.early_stopping:
+            stopper = EarlyStopping(
+                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True
+            )
+            # Before print_log, so that the epoch's line is printed after the decision.
+            callbacks.insert(len(callbacks) - 1, ("early_stopping", stopper))
+        return callbacks
+
+    def initialize_module(self):
+        self.module_ = MMoENetwork(
+            n_features=self.n_features_in_,
+            task_output_sizes=[spec.n_outputs for spec in self._target_encoder.specs_],
+            n_experts=self.n_experts,
+            expert_layer_sizes=_layer_sizes("expert_layer_sizes", self.expert_layer_sizes, False),
+            gate_layer_sizes=_layer_sizes("gate_layer_sizes", self.gate_layer_sizes, True),
+            tower_layer_sizes=_layer_sizes("tower_layer_sizes", self.tower_layer_sizes, True),
+            gate_dropout=self.gate_dropout,
+            architecture=self.architecture,
+        )
+        return self
+
+    def initialize_criterion(self):
+        specs = self._target_encoder.specs_
+        self.criterion_ = MultiTaskLoss(
+            [spec.kind for spec in specs],
+            [spec.n_outputs for spec in specs],
+            self._resolved_task_weights(),
+        )
+        return self
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        dataset = self.get_dataset(X, y)
+        if not self.early_stopping:
+            return dataset, None
+        n_samples = len(dataset)
+        n_valid = int(np.ceil(self.validation_fraction * n_samples))
+        if n_samples - n_valid < 1:
+            raise ValueError(
+                f"early_stopping holds out validation_fraction={self.validation_fraction} "
+                f"of {n_samples} rows, leaving none to train on; use more rows or "
+                "early_stopping=False."
+            )
+        order = torch.randperm(n_samples)
+        return dataset.subset(order[n_valid:]), dataset.subset(order[:n_valid])
+
+    def get_iterator(self, dataset, training=False):
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = {"batch_size": self.batch_size, "shuffle": training}
+        kwargs.update(self.get_params_for(prefix))
+        if kwargs["batch_size"] == -1:
+            kwargs["batch_size"] = max(len(dataset), 1)
+        return getattr(self, prefix)(dataset, **kwargs)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        targets, sample_weight = y_true
+        targets = targets.to(y_pred.device)
+        if sample_weight is not None:
+            sample_weight = sample_weight.to(y_pred.device)
+        per_task = self.criterion_.per_task(y_pred, targets, sample_weight)
+        loss = (per_task * self.criterion_.task_weights).sum()
+        if not torch.isfinite(loss):
+            bad = [
+                f"{name!r} ({kind})"
+                for name, kind, value in zip(self.task_names_, self.task_types_, per_task)
+                if not torch.isfinite(value)
+            ]
+            raise NonFiniteLossError(
+                f"The {'training' if training else 'validation'} loss became non-finite "
+                f"({loss.item()}) in epoch {len(self.history)} for task(s) "
+                f"{', '.join(bad)}. Lower lr, scale the features (e.g. StandardScaler), "
+                "or check the targets for extreme values."
+            )
+        return loss
+
+    # -- fitting ---------------------------------------------------------------------
+
+    def _training_dataset(self, X, y, sample_weight, *, reset):
+        X_tensor = check_features(self, X, reset=reset)
+        n_rows = X_tensor.shape[0]
+        if reset:
+            encoder = TargetEncoder(self.tasks).fit(y)
+        else:
+            encoder = self._target_encoder
+        y_encoded = encoder.transform(y)
+        if y_encoded.shape[0] != n_rows:
+            raise ValueError(
+                f"X has {n_rows} rows but y has {y_encoded.shape[0]}; they must have the "
+                "same number of rows."
+            )
+        if reset:
+            self._target_encoder = encoder
+            self.task_names_ = encoder.names
+            self.task_types_ = [spec.kind for spec in encoder.specs_]
+            self.classes_ = [spec.classes for spec in encoder.specs_]
+            self._resolved_task_weights()
+        weights = check_sample_weight(sample_weight, n_rows)
+        return TensorBatchDataset(X_tensor, torch.from_numpy(y_encoded), weights)
+
+    def _training_seed(self):
+        rng = check_random_state(self.random_state)
+        # Later partial_fit calls continue the stream instead of replaying epoch one.
+        return int(rng.randint(np.iinfo(np.int32).max)) + getattr(self, "n_iter_", 0)
+
+    def _train(self, dataset):
+        with _seeded_torch(self._training_seed(), self.device):
+            if not self.initialized_:
+                self.initialize()
+            NeuralNet.partial_fit(self, dataset)
+        self.n_iter_ = len(self.history)
+
+    def fit(self, X, y, sample_weight=None):
+        """Initialise the network and train it on ``X`` and ``y``.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Numeric features.
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks), Series or DataFrame
+            One column per task; NaN or None marks a missing label.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the rows in every task's loss.
+
+        Returns
+        -------
+        self : MMoERegressorClassifier
+        """
+        self._validate_own_params()
+        for name in ("n_iter_", "task_types_"):
+            self.__dict__.pop(name, None)
+        self.initialized_ = False
+        dataset = self._training_dataset(X, y, sample_weight, reset=True)
+        self._train(dataset)
+        return self
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """Train for ``max_epochs`` more epochs, without re-initialising a fitted network.
+
+        The first call fixes the tasks and their classes; later calls must use the same
+        columns and known labels.
+
+        Parameters
+        ----------
+        X, y, sample_weight
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        self : MMoERegressorClassifier
+        """
+        first_call = not hasattr(self, "n_iter_")
+        if first_call:
+            self._validate_own_params()
+            self.initialized_ = False
+        dataset = self._training_dataset(X, y, sample_weight, reset=first_call)
+        self._train(dataset)
+        return self
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "n_iter_")
+
+    # -- prediction ------------------------------------------------------------------
+
+    def _raw_outputs(self, X):
+        check_is_fitted(self)
+        X_tensor = check_features(self, X, reset=False)
+        outputs = self.forward(TensorBatchDataset(X_tensor))
+        return outputs.numpy()
+
+    def _predict_tasks(self, X, with_proba=False):
+        """Per-task predicted labels/values and (optionally) per-task probabilities."""
+        outputs = self._raw_outputs(X)
+        columns = self._target_encoder.decode(outputs)
+        probas = self._target_encoder.probabilities(outputs) if with_proba else None
+        return columns, probas
+
+    def predict(self, X):
+        """Predict every task.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray, Series or DataFrame
+            Shaped like ``y`` at fit: a DataFrame with ``y``'s columns (and ``X``'s index
+            when ``X`` is a DataFrame), a Series, a 2-D array ``(n_samples, n_tasks)``, or
+            a 1-D array. Regression values and class labels are in the original space.
+        """
+        columns, _ = self._predict_tasks(X)
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return self._target_encoder.assemble(columns, index=index)
+
+    @available_if(_has_classification_task)
+    def predict_proba(self, X):
+        """Class probabilities of every classification task.
+
+        Only available when at least one task is a classification task.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : list or ndarray
+            One ``(n_samples, n_classes)`` array per task, columns ordered as in
+            ``classes_[t]``, and None for regression tasks. When ``y`` was 1-D (a single
+            task), the array itself, as scikit-learn classifiers return it.
+        """
+        _, probas = self._predict_tasks(X, with_proba=True)
+        if self._target_encoder.layout_ in ("1d", "series"):
+            return probas[0]
+        return probas
+
+    def gate_weights(self, X):
+        """Each task's gate weights over the experts, in evaluation mode.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        weights : ndarray of shape (n_samples, n_tasks, n_experts)
+            Rows sum to 1 over the experts. For ``"omoe"`` every task shows the shared
+            gate; for ``"shared_bottom"`` the single bottom has weight 1.
+        """
+        check_is_fitted(self)
+        X_tensor = check_features(self, X, reset=False)
+        self.module_.eval()
+        batches = []
+        with torch.no_grad():
+            for X_batch, _ in self.get_iterator(TensorBatchDataset(X_tensor)):
+                batches.append(self.module_.gate_weights(X_batch.to(self.device)).cpu())
+        return torch.cat(batches).numpy()
+
+    def score(self, X, y, sample_weight=None):
+        """Mean over tasks of R² (regression) and accuracy (classification).
+
+        Rows whose label is missing for a task are left out of that task's score; a label
+        not seen at fit counts as a wrong prediction. Use :func:`sk_mmoe.task_scores` for
+        the per-task values or other metrics.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like, Series or DataFrame, as at fit
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        scores = task_scores(self, X, y, sample_weight=sample_weight)
+        return float(np.mean(list(scores.values())))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        tags.input_tags.sparse = True
+        # Classification tasks are supported, multiclass included; scikit-learn's checks
+        # read these tags wherever predict_proba exists.
+        tags.classifier_tags = ClassifierTags(multi_class=True)
+        tags.non_deterministic = False
+        return tags
+
+    def __repr__(self):
+        # scikit-learn's repr, not skorch's: users read parameters, not module internals.
+        return super(NeuralNet, self).__repr__()

@@ -1,0 +1,435 @@
+"""Task kinds, target encoding and decoding, and the masked multi-task loss.
+
+Every target column is a task. ``TargetEncoder`` is the one place that turns a user's ``y``
+(1-D or 2-D array, Series or DataFrame) into a float tensor the network trains on, and turns
+network outputs back into the user's label space.
+"""
+
+import numbers
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+TASK_KINDS = ("regression", "binary", "multiclass")
+
+# Integer targets are classes by scikit-learn's convention; past this many classes the
+# column is more likely a count or a measurement, so the user is told how to say so.
+MANY_CLASSES_WARNING = 20
+
+
+class TaskKindWarning(UserWarning):
+    """A task kind was inferred that the user may not have meant."""
+
+
+def _column_values_kind(values):
+    """Classify a column's values as "bool", "integer", "float" or "label".
+
+    Object columns are judged by what they hold, so a numpy object array that mixes a
+    float column with a string column still has a numeric column.
+    """
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return "label"
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "integer"
+    if pd.api.types.is_float_dtype(dtype):
+        return "float"
+    if pd.api.types.is_complex_dtype(dtype):
+        return "complex"
+    inferred = pd.api.types.infer_dtype(values, skipna=True)
+    return {
+        "boolean": "bool",
+        "integer": "integer",
+        "floating": "float",
+        "mixed-integer-float": "float",
+        "decimal": "float",
+        "complex": "complex",
+    }.get(inferred, "label")
+
+
+def infer_task_kind(values):
+    """Infer the task kind of one target column (missing labels ignored).
+
+    The rule, applied to the non-missing values:
+
+    - bool, string, object or category values: ``"binary"`` with two classes,
+      ``"multiclass"`` with more;
+    - integer values: the same (scikit-learn's convention for integer labels);
+    - float values: ``"regression"``, unless the values are exactly {0, 1}, which is
+      ``"binary"`` (stacking numpy columns turns 0/1 labels into floats). Whole-number
+      floats such as grams or years stay regression.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        One target column, missing labels included.
+
+    Returns
+    -------
+    kind : {"regression", "binary", "multiclass"}
+    """
+    kind = _column_values_kind(values)
+    labelled = values[values.notna()]
+    if kind == "float":
+        unique = pd.unique(labelled.to_numpy(dtype=float))
+        if len(unique) == 2 and set(unique.tolist()) == {0.0, 1.0}:
+            return "binary"
+        return "regression"
+    n_classes = labelled.nunique()
+    return "binary" if n_classes <= 2 else "multiclass"
+
+
+def _as_frame(y):
+    """Return ``(frame, layout)`` for any accepted ``y``; the caller's object is untouched."""
+    if isinstance(y, pd.DataFrame):
+        return y, "frame"
+    if isinstance(y, pd.Series):
+        name = 0 if y.name is None else y.name
+        return y.to_frame(name=name), "series"
+    if y is None:
+        raise ValueError(
+            "This estimator requires y to be passed, but the target y is None."
+        )
+    array = np.asarray(y)
+    if array.dtype.kind == "c":
+        raise ValueError("Complex data not supported for y; got a complex array.")
+    if array.ndim == 1:
+        return pd.DataFrame({0: array}), "1d"
+    if array.ndim == 2:
+        if array.shape[1] == 0:
+            raise ValueError("y has 0 columns; at least one target column is required.")
+        return pd.DataFrame(array), "2d"
+    raise ValueError(
+        f"y must be 1-D or 2-D (one column per task); got an array with shape {array.shape}."
+    )
+
+
+class TaskSpec:
+    """What the encoder learned about one task at fit."""
+
+    def __init__(self, name, kind, classes=None, label_dtype=None, mean=0.0, scale=1.0):
+        self.name = name
+        self.kind = kind
+        self.classes = classes
+        self.label_dtype = label_dtype
+        self.mean = mean
+        self.scale = scale
+
+    @property
+    def n_outputs(self):
+        return len(self.classes) if self.kind == "multiclass" else 1
+
+
+def _resolve_requested_kinds(tasks, names):
+    """Map the ``tasks`` parameter to one requested kind (or "auto") per column."""
+    if isinstance(tasks, str):
+        requested = [tasks] * len(names)
+    elif isinstance(tasks, dict):
+        unknown = [key for key in tasks if key not in names]
+        if unknown:
+            raise ValueError(
+                f"tasks names unknown task(s) {unknown}; the target columns are {list(names)}."
+            )
+        requested = [tasks.get(name, "auto") for name in names]
+    else:
+        requested = list(tasks)
+        if len(requested) != len(names):
+            raise ValueError(
+                f"tasks has {len(requested)} entries but y has {len(names)} columns "
+                f"{list(names)}; give one kind per column, or a dict."
+            )
+    for name, kind in zip(names, requested):
+        if kind != "auto" and kind not in TASK_KINDS:
+            raise ValueError(
+                f"tasks: task {name!r} has kind {kind!r}; allowed kinds are "
+                f"{('auto',) + TASK_KINDS}."
+            )
+    return requested
+
+
+def _check_kind_fits_column(name, kind, column):
+    values_kind = _column_values_kind(column)
+    labelled = column[column.notna()]
+    if kind == "regression" and values_kind not in ("float", "integer"):
+        example = labelled.iloc[0] if len(labelled) else None
+        raise ValueError(
+            f"Task {name!r} is set to 'regression' but its column holds non-numeric "
+            f"values (e.g. {example!r}, dtype {column.dtype}); regression needs numbers. "
+            "Allowed kinds for this column: 'binary' or 'multiclass'."
+        )
+    if values_kind == "complex":
+        raise ValueError(f"Task {name!r}: complex values are not supported as targets.")
+    if kind == "regression":
+        return
+    n_classes = labelled.nunique()
+    if n_classes < 2:
+        raise ValueError(
+            f"Task {name!r} ({kind}) has 1 class ({labelled.iloc[0]!r}) among its "
+            "labelled rows; a classification task needs at least 2 classes."
+        )
+    if kind == "binary" and n_classes > 2:
+        raise ValueError(
+            f"Task {name!r} is set to 'binary' but has {n_classes} classes; "
+            "use 'multiclass'."
+        )
+
+
+def _sorted_classes(labelled):
+    try:
+        return np.sort(pd.unique(labelled.to_numpy()))
+    except TypeError as exc:
+        types = sorted({type(v).__name__ for v in labelled})
+        raise ValueError(
+            f"Target column {labelled.name!r} mixes label types {types}, which cannot be "
+            "ordered; use one type per column."
+        ) from exc
+
+
+class TargetEncoder:
+    """Encode multi-task targets for training and decode predictions.
+
+    Parameters
+    ----------
+    tasks : "auto", str, list or dict
+        Task kinds: ``"auto"`` (see :func:`infer_task_kind`), one kind for every column,
+        one per column, or ``{column: kind}`` (columns left out are inferred).
+
+    Attributes
+    ----------
+    specs_ : list of TaskSpec
+    layout_ : {"frame", "series", "1d", "2d"}
+        The form ``y`` had at fit, which predictions take back.
+    """
+
+    def __init__(self, tasks="auto"):
+        self.tasks = tasks
+
+    def fit(self, y):
+        frame, self.layout_ = _as_frame(y)
+        names = list(frame.columns)
+        if len(set(names)) != len(names):
+            raise ValueError(f"y has duplicated column names {names}; task names must be unique.")
+        requested = _resolve_requested_kinds(self.tasks, names)
+        self.specs_ = [self._fit_column(name, kind, frame[name]) for name, kind in zip(names, requested)]
+        return self
+
+    def _fit_column(self, name, requested, column):
+        labelled = column[column.notna()]
+        if len(labelled) == 0:
+            raise ValueError(
+                f"Target column {name!r} has no labels at all (every value is missing); "
+                "drop the column or provide labels."
+            )
+        kind = infer_task_kind(column) if requested == "auto" else requested
+        _check_kind_fits_column(name, kind, column)
+        if kind == "regression":
+            values = labelled.to_numpy(dtype=np.float64)
+            if not np.isfinite(values).all():
+                raise ValueError(f"Target column {name!r} contains infinity; regression targets must be finite.")
+            scale = float(values.std())
+            return TaskSpec(name, kind, mean=float(values.mean()), scale=scale if scale > 0 else 1.0)
+        classes = _sorted_classes(labelled)
+        if (
+            requested == "auto"
+            and _column_values_kind(column) == "integer"
+            and len(classes) > MANY_CLASSES_WARNING
+        ):
+            warnings.warn(
+                f"Target column {name!r} holds integers with {len(classes)} distinct values "
+                "and was inferred as 'multiclass'. If it is a quantity, pass "
+                f"tasks={{{name!r}: 'regression'}}.",
+                TaskKindWarning,
+                stacklevel=4,
+            )
+        dtype = column.dtype if isinstance(column.dtype, pd.CategoricalDtype) else None
+        return TaskSpec(name, kind, classes=classes, label_dtype=dtype)
+
+    @property
+    def names(self):
+        return [spec.name for spec in self.specs_]
+
+    def select_columns(self, y):
+        """Return ``y`` as a frame whose columns line up with the fitted tasks."""
+        frame, layout = _as_frame(y)
+        if layout == "frame" and self.layout_ == "frame":
+            missing = [name for name in self.names if name not in frame.columns]
+            if missing:
+                raise ValueError(
+                    f"y is missing the task column(s) {missing}; the model was fitted on "
+                    f"{self.names}."
+                )
+            return frame[self.names]
+        if frame.shape[1] != len(self.specs_):
+            raise ValueError(
+                f"y has {frame.shape[1]} column(s) but the model was fitted on "
+                f"{len(self.specs_)} task(s) {self.names}."
+            )
+        frame = frame.copy(deep=False)
+        frame.columns = self.names
+        return frame
+
+    def transform(self, y):
+        """Encode ``y`` as float32 ``(n_samples, n_tasks)``: standardised values for
+        regression, class indices for classification, NaN where the label is missing.
+
+        Raises
+        ------
+        ValueError
+            If a classification column holds a label not seen at fit.
+        """
+        frame = self.select_columns(y)
+        encoded = np.full(frame.shape, np.nan, dtype=np.float32)
+        for t, spec in enumerate(self.specs_):
+            column = frame.iloc[:, t]
+            present = column.notna().to_numpy()
+            if spec.kind == "regression":
+                _check_kind_fits_column(spec.name, "regression", column)
+                values = column[present].to_numpy(dtype=np.float64)
+                encoded[present, t] = (values - spec.mean) / spec.scale
+                continue
+            codes, unseen = self.encode_labels(t, column[present].to_numpy())
+            if unseen.any():
+                raise ValueError(
+                    f"Target column {spec.name!r} holds label(s) "
+                    f"{sorted(map(str, set(column[present].to_numpy()[unseen])))} not seen at the first fit; "
+                    f"known classes are {list(spec.classes)}."
+                )
+            encoded[present, t] = codes
+        return encoded
+
+    def encode_labels(self, t, labels):
+        """Class indices of ``labels`` for task ``t`` and a mask of labels unseen at fit."""
+        classes = self.specs_[t].classes
+        # Compare as objects: "1" and 1 must not match, and mixed types must not crash.
+        lookup = {_label_key(c): i for i, c in enumerate(classes)}
+        codes = np.array([lookup.get(_label_key(v), -1) for v in labels], dtype=np.int64)
+        return codes, codes < 0
+
+    def decode(self, outputs):
+        """Per-task predictions in the original label space.
+
+        Parameters
+        ----------
+        outputs : ndarray of shape (n_samples, n_tasks, max_outputs)
+            Raw network outputs.
+
+        Returns
+        -------
+        list of ndarray, one per task
+        """
+        columns = []
+        for t, spec in enumerate(self.specs_):
+            out = outputs[:, t, : spec.n_outputs]
+            if spec.kind == "regression":
+                columns.append(out[:, 0].astype(np.float64) * spec.scale + spec.mean)
+            elif spec.kind == "binary":
+                columns.append(spec.classes[(out[:, 0] > 0).astype(np.int64)])
+            else:
+                columns.append(spec.classes[out.argmax(axis=1)])
+        return columns
+
+    def probabilities(self, outputs):
+        """Per-task class probabilities (``None`` for regression tasks)."""
+        probas = []
+        for t, spec in enumerate(self.specs_):
+            out = torch.as_tensor(outputs[:, t, : spec.n_outputs], dtype=torch.float64)
+            if spec.kind == "regression":
+                probas.append(None)
+            elif spec.kind == "binary":
+                p1 = torch.sigmoid(out[:, 0])
+                probas.append(torch.stack([1 - p1, p1], dim=1).numpy())
+            else:
+                probas.append(torch.softmax(out, dim=1).numpy())
+        return probas
+
+    def assemble(self, columns, index=None):
+        """Shape per-task predictions like the ``y`` seen at fit."""
+        if self.layout_ == "frame":
+            data = {}
+            for spec, col in zip(self.specs_, columns):
+                series = pd.Series(col, index=index)
+                if spec.label_dtype is not None:
+                    series = series.astype(spec.label_dtype)
+                data[spec.name] = series
+            return pd.DataFrame(data, index=index)
+        if self.layout_ == "series":
+            series = pd.Series(columns[0], index=index, name=self.specs_[0].name)
+            dtype = self.specs_[0].label_dtype
+            return series.astype(dtype) if dtype is not None else series
+        if self.layout_ == "1d":
+            return columns[0]
+        return _stack_columns(columns)
+
+
+def _label_key(value):
+    # numpy scalars hash like Python scalars; bool and int would collide (True == 1).
+    if isinstance(value, (bool, np.bool_)):
+        return ("bool", bool(value))
+    if isinstance(value, numbers.Number):
+        return ("number", value)
+    return (type(value).__name__, value)
+
+
+def _stack_columns(columns):
+    kinds = {np.asarray(c).dtype.kind for c in columns}
+    numeric = kinds <= set("biuf")
+    dtype = np.result_type(*columns) if numeric or len(kinds) == 1 else object
+    return np.column_stack([np.asarray(c, dtype=dtype) for c in columns])
+
+
+class MultiTaskLoss(nn.Module):
+    """Sum over tasks of the weighted, label-masked per-task losses.
+
+    Regression uses the squared error of the standardised target, binary tasks the
+    logistic loss, multiclass tasks the cross-entropy. A row whose label is missing
+    (NaN) for a task does not count towards that task; a batch with no label for a task
+    adds 0 for it.
+
+    Parameters
+    ----------
+    task_kinds : sequence of str
+    task_output_sizes : sequence of int
+    task_weights : sequence of float
+    """
+
+    def __init__(self, task_kinds, task_output_sizes, task_weights):
+        super().__init__()
+        self.task_kinds = list(task_kinds)
+        self.task_output_sizes = list(task_output_sizes)
+        self.register_buffer("task_weights", torch.as_tensor(task_weights, dtype=torch.float32))
+
+    def per_task(self, outputs, targets, sample_weight=None):
+        """Per-task mean losses, shape ``(n_tasks,)``.
+
+        outputs: ``(batch, n_tasks, max_outputs)``; targets: ``(batch, n_tasks)``
+        with NaN for a missing label; sample_weight: ``(batch,)`` or None.
+        """
+        labelled = ~torch.isnan(targets)  # (batch, n_tasks)
+        weights = labelled.to(outputs.dtype)
+        if sample_weight is not None:
+            weights = weights * sample_weight.unsqueeze(1)
+        safe_targets = torch.where(labelled, targets, torch.zeros_like(targets))
+        losses = []
+        for t, (kind, size) in enumerate(zip(self.task_kinds, self.task_output_sizes)):
+            out = outputs[:, t, :size]
+            target = safe_targets[:, t]
+            if kind == "regression":
+                row_loss = (out[:, 0] - target) ** 2
+            elif kind == "binary":
+                row_loss = nn.functional.binary_cross_entropy_with_logits(
+                    out[:, 0], target, reduction="none"
+                )
+            else:
+                row_loss = nn.functional.cross_entropy(out, target.long(), reduction="none")
+            losses.append((row_loss * weights[:, t]).sum())
+        # Dividing by the labelled weight makes each task a mean; clamping keeps a batch
+        # without any label for a task at exactly 0 instead of 0/0.
+        return torch.stack(losses) / weights.sum(dim=0).clamp_min(1e-12)
+
+    def forward(self, outputs, targets, sample_weight=None):
+        return (self.per_task(outputs, targets, sample_weight) * self.task_weights).sum()
