@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/python -m sk_mmoe
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 --doctest-modules sk_mmoe tests
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -7,6 +7,8 @@ import warnings
 
 import numpy as np
 from sklearn import metrics as skm
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
 
 
 def _accuracy(y_true, y_pred, sample_weight, classes):
@@ -78,8 +80,8 @@ def task_scores(estimator, X, y, metric=None, sample_weight=None, tasks=None):
 
     Parameters
     ----------
-    estimator : MMoERegressorClassifier
-        A fitted estimator.
+    estimator : MMoERegressorClassifier or Pipeline
+        A fitted estimator, or a fitted Pipeline that ends in one.
     X : array-like of shape (n_samples, n_features)
     y : array-like or DataFrame
         True targets, in the same form as at fit; missing labels are ignored.
@@ -115,32 +117,37 @@ def task_scores(estimator, X, y, metric=None, sample_weight=None, tasks=None):
     >>> sorted(task_scores(model, X, y, metric={1: "roc_auc"}))
     [0, 1]
     """
-    truth = estimator._target_encoder.select_columns(y)
-    chosen = estimator.task_names_ if tasks is None else list(tasks)
-    unknown = [task for task in chosen if task not in estimator.task_names_]
+    model = _final_model(estimator)
+    encoder = model._target_encoder
+    truth = encoder.select_columns(y)
+    chosen = model.task_names_ if tasks is None else list(tasks)
+    unknown = [task for task in chosen if task not in model.task_names_]
     if unknown:
         raise ValueError(
-            f"tasks {unknown} are not fitted tasks; the fitted tasks are {estimator.task_names_}."
+            f"tasks {unknown} are not fitted tasks; the fitted tasks are {model.task_names_}."
         )
-    needs_proba = any(
-        METRICS[_metric_for(task, kind, metric)][2] == "proba"
-        for task, kind in zip(estimator.task_names_, estimator.task_types_)
-        if task in chosen
-    )
-    columns, probas = estimator._predict_tasks(X, with_proba=needs_proba)
+    kinds = dict(zip(model.task_names_, model.task_types_))
+    needs = {task: METRICS[_metric_for(task, kinds[task], metric)][2] for task in chosen}
+    # Predict through the public methods, so a Pipeline's preprocessing runs too.
+    predicted = probas = None
+    if "predict" in needs.values():
+        predicted = encoder.select_columns(estimator.predict(X))
+    if "proba" in needs.values():
+        probas = estimator.predict_proba(X)
+        probas = probas if isinstance(probas, list) else [probas]
     weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
     scores = {}
-    for t, (task, kind) in enumerate(zip(estimator.task_names_, estimator.task_types_)):
+    for t, (task, kind) in enumerate(kinds.items()):
         if task not in chosen:
             continue
         name = _metric_for(task, kind, metric)
-        function, _, needs, _ = METRICS[name]
+        function = METRICS[name][0]
         y_true = truth.iloc[:, t].to_numpy()
         keep = ~truth.iloc[:, t].isna().to_numpy()
-        classes = estimator.classes_[t]
-        prediction = probas[t] if needs == "proba" else columns[t]
-        if needs == "proba":
-            _, unseen = estimator._target_encoder.encode_labels(t, y_true)
+        classes = model.classes_[t]
+        if needs[task] == "proba":
+            prediction = probas[t]
+            _, unseen = encoder.encode_labels(t, y_true)
             unseen &= keep
             if unseen.any():
                 warnings.warn(
@@ -150,6 +157,8 @@ def task_scores(estimator, X, y, metric=None, sample_weight=None, tasks=None):
                     stacklevel=2,
                 )
                 keep &= ~unseen
+        else:
+            prediction = predicted.iloc[:, t].to_numpy()
         if not keep.any():
             raise ValueError(f"Task {task!r} has no labelled rows in y to score.")
         y_kept = y_true[keep]
@@ -177,6 +186,20 @@ def _as_label_array(labels, classes):
     ):
         return np.asarray(labels, dtype=object)
     return converted
+
+
+def _final_model(estimator):
+    """The fitted multi-task model at the end of ``estimator`` (which may be a Pipeline)."""
+    model = estimator
+    while isinstance(model, Pipeline):
+        model = model[-1]
+    check_is_fitted(model)
+    if not hasattr(model, "_target_encoder"):
+        raise TypeError(
+            "task scores need a fitted MMoERegressorClassifier, or a Pipeline ending in "
+            f"one; got {type(model).__name__}."
+        )
+    return model
 
 
 def make_task_scorer(task, metric=None):
@@ -227,7 +250,8 @@ class _TaskScorer:
             sample_weight=sample_weight,
             tasks=[self.task],
         )[self.task]
-        kind = estimator.task_types_[estimator.task_names_.index(self.task)]
+        model = _final_model(estimator)
+        kind = model.task_types_[model.task_names_.index(self.task)]
         name = self.metric or DEFAULT_METRIC[kind]
         return score if METRICS[name][3] else -score
 

@@ -119,10 +119,12 @@ Census Bureau, from the UCI Machine Learning Repository
 
 Rows: {n_rows:,}, from {files} (in that order; see `split`).
 Targets: task group {group} of Ma et al., KDD 2018, Section 6.2: {targets}.
-Features: {n_features} columns, {n_categorical} of them categorical. The income
-label, the columns the targets come from and the instance weight are not
-features; the instance weight, the number of people a record stands for, is
-in `sample_weight`.
+Features: {n_features} columns, {n_categorical} of them categorical.
+
+The income label, the columns the targets come from and the instance weight
+are not features. The instance weight, the number of people a record stands
+for, is in `sample_weight`. See the docstring of load_census_income for the
+target rules and the column types.
 """
 
 
@@ -278,11 +280,8 @@ def load_census_income(
     frame, split = _read_files(paths)
 
     target_names = _GROUPS[group]
-    target = pd.DataFrame(
-        {name: frame[_TARGET_RULES[name][0]].isin(_TARGET_RULES[name][1]) for name in target_names}
-    )
-    not_features = {"income", "instance_weight"} | {_TARGET_RULES[name][0] for name in target_names}
-    feature_names = [column for column in _COLUMNS if column not in not_features]
+    target = _targets(frame, target_names)
+    feature_names = _feature_names(target_names)
     data = frame[feature_names]
     sample_weight = frame["instance_weight"]
 
@@ -309,6 +308,21 @@ def load_census_income(
         target_names=list(target_names),
         DESCR=descr,
     )
+
+
+def _targets(frame, target_names):
+    """One bool column per target, by the rules of _TARGET_RULES."""
+    columns = {}
+    for name in target_names:
+        source, values = _TARGET_RULES[name]
+        columns[name] = frame[source].isin(values)
+    return pd.DataFrame(columns)
+
+
+def _feature_names(target_names):
+    """All columns but the label, the instance weight and the targets' sources."""
+    sources = {_TARGET_RULES[name][0] for name in target_names}
+    return [c for c in _COLUMNS if c not in {"income", "instance_weight"} | sources]
 
 
 def _data_home(data_home):
@@ -340,9 +354,11 @@ def _locate_files(folder, download_if_missing):
             error = exc
         found = _find_files(folder)
     if not found:
-        raise FileNotFoundError(_not_found_message(folder, download_if_missing, error)) from error
+        message = _not_found_message(folder, download_if_missing, error)
+        raise FileNotFoundError(message) from error
     if len(found) < len(_FILES):
-        warnings.warn(_partial_message(folder, found, download_if_missing, error), UserWarning, stacklevel=3)
+        message = _partial_message(folder, found, download_if_missing, error)
+        warnings.warn(message, UserWarning, stacklevel=3)
     return {split: found[split] for split in _FILES if split in found}
 
 
@@ -401,8 +417,9 @@ def _write_gzip(source, target):
     target.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
-        with os.fdopen(descriptor, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw) as out:
-            shutil.copyfileobj(source, out)
+        with os.fdopen(descriptor, "wb") as raw:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw) as out:
+                shutil.copyfileobj(source, out)
         os.replace(temporary, target)
     except BaseException:
         os.unlink(temporary)

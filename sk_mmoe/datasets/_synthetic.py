@@ -8,7 +8,7 @@ import pandas as pd
 
 # Tuned so that the label correlation, averaged over random draws, follows
 # Figure 2 of the paper; see benchmarks/label_correlation.py and its results.
-_ALPHA_STD = 10.0
+_ALPHA_STD = 8.0
 
 
 def make_multitask_regression(
@@ -58,7 +58,7 @@ def make_multitask_regression(
         Norm ``c`` of both weight vectors, greater than 0.
     n_sin : int, default=10
         Number ``m`` of sine terms, at least 0. With 0 the tasks are linear.
-    alpha_std : float, default=10.0
+    alpha_std : float, default=8.0
         Standard deviation of the sine frequencies ``alpha_i``, at least 0.
         The default makes the mean label correlation follow the paper's
         Figure 2 (see ``benchmarks/results/label_correlation.md``).
