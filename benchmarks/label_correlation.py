@@ -93,6 +93,8 @@ def main(argv=None):
 
     command = "python benchmarks/label_correlation.py " + " ".join(argv or sys.argv[1:])
     best = min(rows, key=lambda row: row[1][2])
+    # Means this close to the best differ by less than their standard errors.
+    near_best = [f"{a:g}" for a, scores in rows if scores[2] - best[1][2] <= scores[1]]
     RESULTS.write_text(
         "# Label correlation of make_multitask_regression against the MMoE paper's Figure 2\n\n"
         f"Mean Pearson correlation of the two labels over {args.n_draws} draws "
@@ -102,7 +104,8 @@ def main(argv=None):
         "max SE is the largest standard error of a mean in the row (draws differ a lot: "
         "see the script's docstring).\n\n"
         f"{table(rows)}\n\n"
-        f"Lowest RMSE: alpha_std={best[0]:g} ({best[1][2]:.3f}). "
+        f"Lowest RMSE: alpha_std={best[0]:g} ({best[1][2]:.3f}); within one max SE of it: "
+        f"{', '.join(near_best)}. "
         f"Default of make_multitask_regression: alpha_std={default_alpha_std():g}.\n\n"
         f"- command: `{command.strip()}`\n"
         f"- machine: {os.cpu_count()}-core CPU ({platform.machine()}), "

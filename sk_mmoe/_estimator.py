@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._data import BatchSlicer, TensorBatchDataset, check_features, check_sample_weight
 from ._network import ARCHITECTURES, MMoENetwork
 from ._tasks import TASK_KINDS, MultiTaskLoss, TargetEncoder
+from .diagnostics import GateUtilization
 from .exceptions import NonFiniteLossError
 from .metrics import task_scores
 
@@ -133,7 +134,11 @@ class MMoERegressorClassifier(NeuralNet):
     n_iter_ : int
         Number of epochs trained so far.
     history_ : skorch.History
-        Per-epoch and per-batch training records (``train_loss``, ``valid_loss``, ...).
+        Per-epoch and per-batch training records: ``train_loss``, ``valid_loss`` (with
+        early stopping), and the gate diagnostics ``gate_utilization``,
+        ``gate_entropy``, ``gate_polarized_rows`` and ``dead_experts`` (see
+        :class:`sk_mmoe.diagnostics.GateUtilization`, which also warns at the end of
+        ``fit`` when a gate has polarized).
     module_ : MMoENetwork
         The trained PyTorch module.
 
@@ -306,6 +311,9 @@ class MMoERegressorClassifier(NeuralNet):
     @property
     def _default_callbacks(self):
         callbacks = list(super()._default_callbacks)
+        # Diagnostics come before early stopping, so that restoring the best weights at
+        # the end of training happens after the last epoch's gates were recorded.
+        callbacks.insert(len(callbacks) - 1, ("gate_utilization", GateUtilization()))
         if self.early_stopping:
             stopper = EarlyStopping(
                 monitor="valid_loss", patience=self.n_iter_no_change, load_best=True

@@ -1,0 +1,220 @@
+"""Gate diagnostics: expert utilisation, polarization measures, and the history callback.
+
+A gate *polarizes* when its softmax puts almost all weight on one expert; experts that no
+gate uses are *dead*. These measures make both visible, per epoch in ``history_`` and on
+any data afterwards.
+"""
+
+import warnings
+
+import numpy as np
+import torch
+from sklearn.pipeline import Pipeline
+from skorch.callbacks import Callback
+
+# A gate whose mean weight on one expert exceeds this is polarized.
+POLARIZED_SHARE = 0.9
+# An expert whose mean weight is below this for every task is dead.
+DEAD_EXPERT_WEIGHT = 0.01
+
+
+class GatePolarizationWarning(UserWarning):
+    """A gate collapsed onto one expert, or some experts are used by no task."""
+
+
+def _gate_weights(estimator, X):
+    """Gate weights of a fitted model, or of a Pipeline ending in one (X is transformed)."""
+    while isinstance(estimator, Pipeline):
+        X = estimator[:-1].transform(X)
+        estimator = estimator[-1]
+    return estimator.gate_weights(X)
+
+
+def expert_utilization(estimator, X):
+    """Mean gate weight of each expert for each task, on ``X``.
+
+    Parameters
+    ----------
+    estimator : MMoERegressorClassifier or Pipeline
+        A fitted model, or a fitted Pipeline that ends in one.
+    X : array-like of shape (n_samples, n_features)
+
+    Returns
+    -------
+    utilization : ndarray of shape (n_tasks, n_experts)
+        Each row sums to 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_mmoe import MMoERegressorClassifier
+    >>> from sk_mmoe.diagnostics import expert_utilization
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(100, 3))
+    >>> model = MMoERegressorClassifier(n_experts=4, max_epochs=2, random_state=0)
+    >>> model.fit(X, X[:, :2]).gate_weights(X).shape
+    (100, 2, 4)
+    >>> expert_utilization(model, X).sum(axis=1).round(6).tolist()
+    [1.0, 1.0]
+    """
+    return _gate_weights(estimator, X).mean(axis=0)
+
+
+def normalized_entropy(utilization):
+    """Entropy of each task's mean utilisation over the experts, divided by log(n_experts).
+
+    ``H_t = -sum_e u_te log u_te / log E``: 1 when a task spreads its weight evenly over all
+    E experts, 0 when it puts everything on one. With one expert it is 1 by convention.
+
+    Parameters
+    ----------
+    utilization : array-like of shape (n_tasks, n_experts)
+
+    Returns
+    -------
+    entropy : ndarray of shape (n_tasks,)
+    """
+    u = np.asarray(utilization, dtype=float)
+    n_experts = u.shape[-1]
+    if n_experts == 1:
+        return np.ones(u.shape[:-1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(u > 0, u * np.log(u), 0.0)
+    return -terms.sum(axis=-1) / np.log(n_experts)
+
+
+def polarized_row_share(gate_weights, threshold=POLARIZED_SHARE):
+    """Share of rows whose largest gate weight exceeds ``threshold``, per task.
+
+    Parameters
+    ----------
+    gate_weights : array-like of shape (n_samples, n_tasks, n_experts)
+    threshold : float, default=0.9
+
+    Returns
+    -------
+    share : ndarray of shape (n_tasks,)
+    """
+    return (np.asarray(gate_weights).max(axis=-1) > threshold).mean(axis=0)
+
+
+def dead_experts(utilization, threshold=DEAD_EXPERT_WEIGHT):
+    """Indices of experts whose mean utilisation is below ``threshold`` for every task.
+
+    Parameters
+    ----------
+    utilization : array-like of shape (n_tasks, n_experts)
+    threshold : float, default=0.01
+
+    Returns
+    -------
+    experts : list of int
+    """
+    u = np.asarray(utilization)
+    return np.flatnonzero((u < threshold).all(axis=0)).tolist()
+
+
+def polarized_tasks(utilization, threshold=POLARIZED_SHARE):
+    """Indices of tasks whose gate puts more than ``threshold`` of its mean weight on one
+    expert.
+
+    Parameters
+    ----------
+    utilization : array-like of shape (n_tasks, n_experts)
+    threshold : float, default=0.9
+
+    Returns
+    -------
+    tasks : list of int
+    """
+    u = np.asarray(utilization)
+    if u.shape[-1] == 1:
+        return []
+    return np.flatnonzero(u.max(axis=-1) > threshold).tolist()
+
+
+def polarization_warning_message(task_names, utilization, gate_dropout):
+    """The text of the end-of-fit warning, or None when the gates look healthy."""
+    utilization = np.asarray(utilization)
+    if utilization.shape[-1] == 1:
+        return None
+    polarized = polarized_tasks(utilization)
+    dead = dead_experts(utilization)
+    if not polarized and not dead:
+        return None
+    parts = []
+    for t in polarized:
+        expert = int(utilization[t].argmax())
+        parts.append(
+            f"the gate of task {task_names[t]!r} puts {utilization[t, expert]:.0%} of its "
+            f"weight on expert {expert}"
+        )
+    if dead:
+        parts.append(
+            f"expert(s) {dead} get under {DEAD_EXPERT_WEIGHT:.0%} of every task's weight"
+        )
+    advice = (
+        "Set gate_dropout (e.g. 0.1) to keep gates from collapsing"
+        if gate_dropout == 0
+        else f"Try a higher gate_dropout than {gate_dropout}, fewer experts or a lower lr"
+    )
+    return "Gate polarization: " + "; ".join(parts) + f". {advice}."
+
+
+class GateUtilization(Callback):
+    """Record gate diagnostics in ``history`` at the end of every epoch.
+
+    The gates are evaluated (no dropout) on the validation rows when there are any, else
+    on up to ``max_rows`` training rows spread evenly over the data. Per epoch it records
+    ``gate_utilization`` (n_tasks × n_experts mean weights), ``gate_entropy`` (per task,
+    see :func:`normalized_entropy`), ``gate_polarized_rows`` (per task, see
+    :func:`polarized_row_share`) and ``dead_experts``. At the end of training it issues a
+    :class:`GatePolarizationWarning` when a gate has polarized or experts are dead.
+
+    Parameters
+    ----------
+    max_rows : int, default=2048
+        Rows evaluated per epoch, which bounds the cost.
+    warn : bool, default=True
+        Whether to warn at the end of training.
+    """
+
+    def __init__(self, max_rows=2048, warn=True):
+        self.max_rows = max_rows
+        self.warn = warn
+
+    def _rows(self, dataset_train, dataset_valid):
+        dataset = dataset_valid if dataset_valid is not None and len(dataset_valid) else dataset_train
+        X = dataset.X
+        if len(X) > self.max_rows:
+            X = X[torch.linspace(0, len(X) - 1, self.max_rows).long()]
+        return X
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        module = net.module_
+        was_training = module.training
+        module.eval()
+        with torch.no_grad():
+            X = self._rows(dataset_train, dataset_valid).to(net.device)
+            weights = module.gate_weights(X).cpu().numpy()
+        module.train(was_training)
+        utilization = weights.mean(axis=0)
+        net.history.record("gate_utilization", utilization.tolist())
+        net.history.record("gate_entropy", normalized_entropy(utilization).tolist())
+        net.history.record("gate_polarized_rows", polarized_row_share(weights).tolist())
+        net.history.record("dead_experts", dead_experts(utilization))
+
+    def on_train_end(self, net, **kwargs):
+        if not self.warn or not net.history or "gate_utilization" not in net.history[-1]:
+            return
+        # After early stopping the network holds the best epoch's weights: judge those.
+        best = [epoch for epoch in net.history if epoch.get("valid_loss_best")]
+        if getattr(net, "early_stopping", False) and best:
+            record = best[-1]
+        else:
+            record = net.history[-1]
+        message = polarization_warning_message(
+            net.task_names_, record["gate_utilization"], net.gate_dropout
+        )
+        if message:
+            warnings.warn(message, GatePolarizationWarning, stacklevel=2)
