@@ -275,3 +275,18 @@ def test_sparse_features_are_accepted(mixed_data, small_params):
     dense = MMoERegressorClassifier(**dict(small_params, max_epochs=2)).fit(X, y).predict(X)
     sparse = MMoERegressorClassifier(**dict(small_params, max_epochs=2)).fit(sp.csr_matrix(X), y)
     pd.testing.assert_frame_equal(sparse.predict(sp.csr_matrix(X)), dense)
+
+
+def test_user_callbacks_and_their_routed_parameters(small_params):
+    from skorch.callbacks import LRScheduler
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(100, 3))
+    halve = LRScheduler(policy="StepLR", step_size=1, gamma=0.5)
+    model = MMoERegressorClassifier(
+        **dict(small_params, max_epochs=3, lr=0.01), callbacks=[("schedule", halve)]
+    ).fit(X, X[:, :2])
+    assert model.optimizer_.param_groups[0]["lr"] == pytest.approx(0.01 * 0.5**3)
+    model.set_params(callbacks__schedule__gamma=0.1).fit(X, X[:, :2])
+    assert model.optimizer_.param_groups[0]["lr"] == pytest.approx(0.01 * 0.1**3)
+    assert "MMoERegressorClassifier" in model._repr_html_()
