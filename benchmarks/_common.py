@@ -1,0 +1,58 @@
+"""Helpers shared by the paper benchmarks: command line, provenance footer, tables."""
+
+import argparse
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def parser(description):
+    """An argument parser with the options every paper benchmark takes."""
+    result = argparse.ArgumentParser(description=description)
+    result.add_argument("--smoke", action="store_true",
+                        help="tiny rows, epochs and seeds: checks that the script runs (seconds)")
+    result.add_argument("--out", type=Path, default=RESULTS,
+                        help=f"folder for the result files (default {RESULTS})")
+    return result
+
+
+def command_line(script, argv):
+    """The one command that regenerates a result, run from the repository root."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    return " ".join(["python", f"benchmarks/{script}", *map(shlex.quote, args)])
+
+
+def provenance(command, elapsed_s):
+    """Markdown bullets: how to regenerate, machine, wall time and package versions."""
+    import sklearn
+    import skorch
+    import torch
+
+    import sk_mmoe
+
+    gpu = "CUDA GPU" if torch.cuda.is_available() else "no GPU"
+    return (
+        f"- command (from the repository root): `{command}`\n"
+        f"- machine: {os.cpu_count()}-core {platform.machine()} CPU, {gpu}, "
+        f"torch.set_num_threads(1), one process; Python {platform.python_version()}\n"
+        f"- wall time: {elapsed_s / 60:.1f} min ({elapsed_s:.0f} s), finished "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
+        f"- versions: sk_mmoe {sk_mmoe.__version__}, torch {torch.__version__}, "
+        f"scikit-learn {sklearn.__version__}, skorch {skorch.__version__}\n"
+    )
+
+
+def markdown_table(header, rows):
+    """A markdown table from a header and rows of already formatted cells."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def log(message):
+    print(time.strftime("%H:%M:%S"), message, flush=True)

@@ -1,0 +1,72 @@
+"""Smoke runs of the paper benchmarks (benchmarks/synthetic_figure4.py, census_table.py).
+
+Each runs its script's ``main`` with ``--smoke`` into a temporary folder, so the scripts
+stay runnable; the committed results come from their full runs.
+"""
+
+import importlib
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+CENSUS_FILE = BENCHMARKS.parents[1] / "shared" / "data" / "census-income.test.gz"
+
+
+def load_script(name, monkeypatch):
+    # The scripts import their shared helpers as `_common`, from their own folder.
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    sys.modules.pop(name, None)
+    return importlib.import_module(name)
+
+
+def test_synthetic_figure4_smoke(tmp_path, monkeypatch):
+    script = load_script("synthetic_figure4", monkeypatch)
+    summary = script.main(["--smoke", "--out", str(tmp_path)])
+
+    assert {(p, m) for p, m in zip(summary["p"], summary["model"])} == {
+        (p, m) for p in script.CORRELATIONS for m in script.MODELS
+    }
+    runs = pd.read_csv(tmp_path / "synthetic_figure4.csv")
+    final = runs[runs["stage"] == "final"]
+    assert len(final) == len(script.CORRELATIONS) * len(script.MODELS) * len(
+        script.SMOKE["seeds"]
+    )
+    assert set(runs["stage"]) == {"final", "lr_selection"}
+    epochs = script.SMOKE["epochs"]
+    assert {f"test_mse_epoch_{e}" for e in range(1, epochs + 1)} <= set(runs.columns)
+    assert (final["test_mse"] > 0).all() and set(final["lr"]) <= set(script.LEARNING_RATES)
+    assert (tmp_path / "synthetic_figure4.png").stat().st_size > 0
+    text = (tmp_path / "synthetic_figure4.md").read_text()
+    assert "## Paper vs ours" in text and "SMOKE RUN" in text
+    for name in script.MODELS:
+        assert f"| 0.5 | {name} |" in text
+    assert "python benchmarks/synthetic_figure4.py --smoke --out" in text
+    assert "wall time" in text and "sk_mmoe" in text
+
+
+@pytest.mark.skipif(
+    not CENSUS_FILE.is_file(),
+    reason=f"the census smoke run reads {CENSUS_FILE}, which is absent (no download in tests)",
+)
+def test_census_table_smoke(tmp_path, monkeypatch):
+    script = load_script("census_table", monkeypatch)
+    results = script.main(["--smoke", "--out", str(tmp_path),
+                           "--data-home", str(CENSUS_FILE.parent)])
+
+    written = pd.read_csv(tmp_path / "census_table.csv")
+    assert len(written) == len(results)
+    expected_tasks = {1: {"income_50k", "never_married"}, 2: {"college_degree", "never_married"}}
+    for group, tasks in expected_tasks.items():
+        cells = written[written["group"] == group]
+        assert set(cells["model"]) == set(script.MODELS)
+        for model in script.MODELS:
+            assert set(cells[cells["model"] == model]["task"]) == tasks
+    assert written["test_auc"].between(0, 1).all()
+    text = (tmp_path / "census_table.md").read_text()
+    assert "## Paper vs ours" in text and "## Group 1" in text and "## Group 2" in text
+    assert "python benchmarks/census_table.py --smoke --out" in text
+    for model in script.MODELS:
+        assert f"| {model} |" in text
