@@ -1,0 +1,21 @@
+import json
+
+from benchmarks.speed import flops_per_row, main
+
+
+def test_speed_benchmark_smoke(tmp_path):
+    results = main(["--smoke", "--out", str(tmp_path)])
+    for key in ("fit", "predict", "sklearn_mlp"):
+        assert results[key]["ratio"] > 0 and results[key]["pairs"] >= 1
+    assert [row["n_experts"] for row in results["experts"]] == [1, 2]
+    assert results["memory"]["fit_extra_mb"] >= 0
+    assert 0 < results["efficiency"]["fraction_of_mm"]
+    assert json.loads((tmp_path / "speed_smoke.json").read_text())["config"]["rows"] == 1000
+    text = (tmp_path / "speed_smoke.md").read_text()
+    assert "(a) `fit` vs hand-written PyTorch loop" in text and "(g) Efficiency" in text
+
+
+def test_flop_count_of_the_paper_sizes():
+    # 500 inputs, experts 8 x (128, 64), 3 gates, 3 towers of 32, heads of up to 5 outputs.
+    macs = 8 * (500 * 128 + 128 * 64) + 500 * 8 * 3 + 8 * 64 * 3 + 64 * 32 * 3 + 32 * 5 * 3
+    assert flops_per_row(500) == 2 * macs
