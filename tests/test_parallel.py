@@ -50,3 +50,15 @@ def test_grid_search_on_a_dask_cluster(mixed_data, small_params):
     assert len(grid.cv_results_["params"]) == 4
     assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
     assert grid.best_estimator_.module_.n_experts == grid.best_params_["n_experts"]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_on_a_cuda_device(mixed_data, small_params):
+    X, y = mixed_data
+    gpu = MMoERegressorClassifier(**small_params, device="cuda").fit(X, y)
+    assert next(gpu.module_.parameters()).is_cuda
+    assert gpu.score(X, y) > 0.85
+    assert gpu.gate_weights(X).shape == (400, 3, 3)
+    # Reproducible on the device too.
+    again = MMoERegressorClassifier(**small_params, device="cuda").fit(X, y)
+    np.testing.assert_allclose(gpu.predict_proba(X)[1], again.predict_proba(X)[1], rtol=1e-5)
