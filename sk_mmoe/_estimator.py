@@ -191,7 +191,7 @@ class MMoERegressorClassifier(NeuralNet):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
-        "device": [str, torch.device],
+        "device": [str, torch.device, None],
         "verbose": ["verbose"],
         "callbacks": [None, list, StrOptions({"disable"})],
     }

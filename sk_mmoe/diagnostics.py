@@ -153,11 +153,17 @@ def polarization_warning_message(task_names, utilization, gate_dropout):
         parts.append(
             f"expert(s) {dead} get under {DEAD_EXPERT_WEIGHT:.0%} of every task's weight"
         )
-    advice = (
-        "Set gate_dropout (e.g. 0.1) to keep gates from collapsing"
-        if gate_dropout == 0
-        else f"Try a higher gate_dropout than {gate_dropout}, fewer experts or a lower lr"
-    )
+    advice = []
+    if polarized:
+        # In our polarization study gates collapsed where inputs were uncentred or unscaled.
+        advice.append("Standardise the features (e.g. StandardScaler)")
+        if gate_dropout == 0:
+            advice.append("set gate_dropout (e.g. 0.1)")
+    if dead:
+        n_used = utilization.shape[-1] - len(dead)
+        advice.append(f"fewer experts (n_experts={max(n_used, 1)}) may do as well")
+    advice = "; ".join(advice)
+    advice = advice[0].upper() + advice[1:]
     return "Gate polarization: " + "; ".join(parts) + f". {advice}."
 
 

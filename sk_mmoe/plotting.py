@@ -26,11 +26,27 @@ def _axes(ax):
 
 
 def _task_index(model, task):
+    """Position of ``task``, given by name or, where no task has that name, by position."""
+    names = model.task_names_
     if task is None:
         return 0
-    if task not in model.task_names_:
-        raise ValueError(f"task {task!r} is not one of the fitted tasks {model.task_names_}.")
-    return model.task_names_.index(task)
+    if task in names:
+        return names.index(task)
+    if isinstance(task, int) and not isinstance(task, bool) and 0 <= task < len(names):
+        return task
+    raise ValueError(
+        f"task {task!r} is neither a fitted task name {names} nor a position below {len(names)}."
+    )
+
+
+def _expert_colors(n_experts):
+    """Distinct colours for up to 20 experts; beyond that, a continuous colormap."""
+    plt = _pyplot()
+    if n_experts <= 10:
+        return [plt.get_cmap("tab10")(e) for e in range(n_experts)]
+    if n_experts <= 20:
+        return [plt.get_cmap("tab20")(e) for e in range(n_experts)]
+    return [plt.get_cmap("viridis")(e / (n_experts - 1)) for e in range(n_experts)]
 
 
 def plot_expert_utilization(estimator, X, *, ax=None, cmap="viridis"):
@@ -93,8 +109,8 @@ def plot_utilization_history(estimator, task=None, *, ax=None):
     curves = np.array(records)[:, t, :]  # (epochs, experts)
     ax = _axes(ax)
     epochs = np.arange(1, len(curves) + 1)
-    for e in range(curves.shape[1]):
-        ax.plot(epochs, curves[:, e], label=f"expert {e}")
+    for e, color in enumerate(_expert_colors(curves.shape[1])):
+        ax.plot(epochs, curves[:, e], label=f"expert {e}", color=color)
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean gate weight")
     ax.set_ylim(0, 1)

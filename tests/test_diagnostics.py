@@ -42,9 +42,13 @@ def test_warning_message_names_tasks_and_experts():
     collapsed = np.array([[0.995, 0.0, 0.005], [0.3, 0.005, 0.695]])
     message = polarization_warning_message(["income", "married"], collapsed, 0.0)
     assert "'income' puts 100% of its weight on expert 0" in message
-    assert "expert(s) [1]" in message and "Set gate_dropout" in message
+    assert "expert(s) [1]" in message and "set gate_dropout (e.g. 0.1)" in message
+    assert "Standardise the features" in message and "(n_experts=2) may do as well" in message
     assert "'married'" not in message
-    assert "higher gate_dropout than 0.1" in polarization_warning_message(["a", "b"], collapsed, 0.1)
+    assert "gate_dropout" not in polarization_warning_message(["a", "b"], collapsed, 0.1)
+    dead_only = polarization_warning_message(["a"], np.array([[0.5, 0.495, 0.005]]), 0.1)
+    assert dead_only.endswith("Fewer experts (n_experts=2) may do as well.")
+    assert "Standardise" not in dead_only
     assert polarization_warning_message(["a"], np.array([[0.5, 0.5]]), 0.0) is None
     assert polarization_warning_message(["a"], np.array([[1.0]]), 0.0) is None
 

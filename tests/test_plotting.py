@@ -36,8 +36,26 @@ def test_utilization_history(fitted):
     ax = plotting.plot_utilization_history(model, task=1)
     assert len(ax.lines) == 3  # one line per expert
     np.testing.assert_allclose(ax.lines[0].get_ydata(), np.array(model.history[:, "gate_utilization"])[:, 1, 0])
-    with pytest.raises(ValueError, match="task 'x' is not one of the fitted tasks"):
+    with pytest.raises(ValueError, match="task 'x' is neither a fitted task name"):
         plotting.plot_utilization_history(model, task="x")
+    plt.close("all")
+
+
+def test_tasks_by_name_or_position_and_distinct_colours():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 3))
+    import pandas as pd
+
+    y = pd.DataFrame({"a": X[:, 0], "b": X[:, 1]})
+    model = MMoERegressorClassifier(n_experts=12, expert_layer_sizes=(4,), max_epochs=2, random_state=0)
+    model.fit(X, y)
+    by_name = plotting.plot_utilization_history(model, task="b")
+    by_position = plotting.plot_utilization_history(model, task=1)
+    np.testing.assert_array_equal(by_name.lines[5].get_ydata(), by_position.lines[5].get_ydata())
+    colours = {line.get_color() for line in by_name.lines}
+    assert len(colours) == 12
+    with pytest.raises(ValueError, match="nor a position below 2"):
+        plotting.plot_gate_weight_distribution(model, X, task=2)
     plt.close("all")
 
 
