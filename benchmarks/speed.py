@@ -129,7 +129,7 @@ def bench_sklearn_mlp(cfg, X, y):
             MLPClassifier(**kw).fit(X, y[:, 1])
             MLPClassifier(**kw).fit(X, y[:, 2])
 
-    return paired(lambda: estimator(cfg["batch"], cfg["epochs"]).fit(X, y), mlps, max(2, cfg["pairs"] // 2))
+    return paired(lambda: estimator(cfg["batch"], cfg["epochs"]).fit(X, y), mlps, cfg["pairs"])
 
 
 class LoopExperts(nn.Module):
@@ -166,7 +166,7 @@ def bench_scaling(cfg):
         batched = BatchedMLP(n, X_t.shape[1], EXPERT_SIZES, activate_last=True)
         loop = LoopExperts(n, X_t.shape[1], EXPERT_SIZES)
         r = paired(lambda: epoch_time(batched, X_t, cfg["batch"]),
-                   lambda: epoch_time(loop, X_t, cfg["batch"]), max(2, cfg["pairs"] // 2))
+                   lambda: epoch_time(loop, X_t, cfg["batch"]), cfg["pairs"])
         rows.append(dict(n_experts=n, rows=len(X_t), batched_s=r["ours_s"], loop_s=r["reference_s"],
                          batched_over_loop=r["ratio"]))
     by_rows = []
@@ -266,7 +266,7 @@ def bench_rechub(cfg, X, y):
         tower_layer_sizes=TOWERS, max_epochs=cfg["epochs"], batch_size=cfg["batch"], random_state=0)
     with tempfile.TemporaryDirectory() as workdir:
         return paired(lambda: ours.fit(X, y2), lambda: rechub_fit(X, y2, cfg["batch"], cfg["epochs"], workdir),
-                      max(2, cfg["pairs"] // 2))
+                      cfg["pairs"])
 
 
 def header(cfg, seconds):

@@ -181,13 +181,20 @@ def _check_kind_fits_column(name, kind, column):
 
 def _sorted_classes(labelled):
     try:
-        return np.sort(pd.unique(labelled.to_numpy()))
+        classes = np.sort(pd.unique(labelled.to_numpy()))
     except TypeError as exc:
         types = sorted({type(v).__name__ for v in labelled})
         raise ValueError(
             f"Target column {labelled.name!r} mixes label types {types}, which cannot be "
             "ordered; use one type per column."
         ) from exc
+    if classes.dtype == object:
+        # An object column of one label type (e.g. True/False with None for missing)
+        # gets that type's dtype, so that predictions and metrics see bool, int or str.
+        typed = np.array(classes.tolist())
+        if typed.dtype != object and len({type(v) for v in classes.tolist()}) == 1:
+            return typed
+    return classes
 
 
 class TargetEncoder:
@@ -367,9 +374,12 @@ class TargetEncoder:
 
 
 def _label_key(value):
-    # numpy scalars hash like Python scalars; bool and int would collide (True == 1).
-    if isinstance(value, (bool, np.bool_)):
-        return ("bool", bool(value))
+    # Compare numpy scalars as the Python values they hold; keep bool apart from int,
+    # which would otherwise collide (True == 1).
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool):
+        return ("bool", value)
     if isinstance(value, numbers.Number):
         return ("number", value)
     return (type(value).__name__, value)

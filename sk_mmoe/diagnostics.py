@@ -134,12 +134,21 @@ def polarized_tasks(utilization, threshold=POLARIZED_SHARE):
 
 
 def polarization_warning_message(task_names, utilization, gate_dropout):
-    """The text of the end-of-fit warning, or None when the gates look healthy."""
+    """The text of the end-of-fit warning, or None when the gates look healthy.
+
+    It warns when a task's gate is polarized (:func:`polarized_tasks`) or when more than
+    half of the experts are dead (:func:`dead_experts`); dead experts are named alongside
+    a polarized gate.
+    """
     utilization = np.asarray(utilization)
     if utilization.shape[-1] == 1:
         return None
     polarized = polarized_tasks(utilization)
     dead = dead_experts(utilization)
+    # A few unused experts are common and harmless (with 8 or more experts nearly every
+    # fit has one); the warning speaks up when most of the configured experts are unused.
+    if len(dead) <= utilization.shape[-1] / 2:
+        dead = [] if not polarized else dead
     if not polarized and not dead:
         return None
     parts = []
@@ -175,7 +184,9 @@ class GateUtilization(Callback):
     ``gate_utilization`` (n_tasks × n_experts mean weights), ``gate_entropy`` (per task,
     see :func:`normalized_entropy`), ``gate_polarized_rows`` (per task, see
     :func:`polarized_row_share`) and ``dead_experts``. At the end of training it issues a
-    :class:`GatePolarizationWarning` when a gate has polarized or experts are dead.
+    :class:`GatePolarizationWarning` when a gate has polarized, or when more than half of
+    the experts are dead (a few dead experts are common with many experts and are only
+    recorded).
 
     Parameters
     ----------

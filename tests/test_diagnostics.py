@@ -46,9 +46,14 @@ def test_warning_message_names_tasks_and_experts():
     assert "Standardise the features" in message and "(n_experts=2) may do as well" in message
     assert "'married'" not in message
     assert "gate_dropout" not in polarization_warning_message(["a", "b"], collapsed, 0.1)
-    dead_only = polarization_warning_message(["a"], np.array([[0.5, 0.495, 0.005]]), 0.1)
-    assert dead_only.endswith("Fewer experts (n_experts=2) may do as well.")
-    assert "Standardise" not in dead_only
+    # One dead expert of three alone is only recorded; two of three is worth a warning.
+    assert polarization_warning_message(["a"], np.array([[0.5, 0.495, 0.005]]), 0.1) is None
+    one_of_three = np.array([[0.85, 0.005, 0.145], [0.8, 0.0, 0.2]])
+    assert polarization_warning_message(["a", "b"], one_of_three, 0.1) is None
+    assert polarization_warning_message(["a"], np.array([[0.5, 0.49, 0.005, 0.005]]), 0.1) is None
+    many_dead = polarization_warning_message(["a"], np.array([[0.6, 0.39, 0.005, 0.003, 0.002]]), 0.1)
+    assert many_dead.endswith("Fewer experts (n_experts=2) may do as well.")
+    assert "expert(s) [2, 3, 4]" in many_dead and "Standardise" not in many_dead
     assert polarization_warning_message(["a"], np.array([[0.5, 0.5]]), 0.0) is None
     assert polarization_warning_message(["a"], np.array([[1.0]]), 0.0) is None
 

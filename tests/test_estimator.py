@@ -290,3 +290,14 @@ def test_user_callbacks_and_their_routed_parameters(small_params):
     model.set_params(callbacks__schedule__gamma=0.1).fit(X, X[:, :2])
     assert model.optimizer_.param_groups[0]["lr"] == pytest.approx(0.01 * 0.1**3)
     assert "MMoERegressorClassifier" in model._repr_html_()
+
+
+def test_object_column_of_booleans_with_missing_labels(small_params):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 3))
+    y = pd.DataFrame({"flag": pd.Series(X[:, 0] > 0, dtype=object)})
+    y.loc[:9, "flag"] = None
+    model = MMoERegressorClassifier(**small_params).fit(X, y)
+    assert model.classes_[0].dtype == bool
+    assert model.predict(X)["flag"].dtype == bool
+    assert model.score(X, y) > 0.9
