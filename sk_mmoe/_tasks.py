@@ -21,7 +21,25 @@ MANY_CLASSES_WARNING = 20
 
 
 class TaskKindWarning(UserWarning):
-    """A task kind was inferred that the user may not have meant."""
+    """A task kind was inferred that the user may not have meant.
+
+    Examples
+    --------
+    Integers are class labels by scikit-learn's convention; many distinct values suggest
+    a quantity instead:
+
+    >>> import warnings
+    >>> import numpy as np
+    >>> from sk_mmoe import MMoERegressorClassifier, TaskKindWarning
+    >>> X, years = np.random.RandomState(0).normal(size=(90, 2)), np.arange(90) % 30
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     model = MMoERegressorClassifier(max_epochs=1).fit(X, years)
+    >>> caught[0].category is TaskKindWarning, model.task_types_
+    (True, ['multiclass'])
+    >>> MMoERegressorClassifier(tasks="regression", max_epochs=1).fit(X, years).task_types_
+    ['regression']
+    """
 
 
 def _column_values_kind(values):
@@ -72,6 +90,17 @@ def infer_task_kind(values):
     Returns
     -------
     kind : {"regression", "binary", "multiclass"}
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sk_mmoe import infer_task_kind
+    >>> infer_task_kind(pd.Series([1.5, 2.0, 0.3]))
+    'regression'
+    >>> infer_task_kind(pd.Series([0.0, 1.0, None]))
+    'binary'
+    >>> infer_task_kind(pd.Series(["low", "mid", "high"]))
+    'multiclass'
     """
     kind = _column_values_kind(values)
     labelled = values[values.notna()]

@@ -19,7 +19,17 @@ DEAD_EXPERT_WEIGHT = 0.01
 
 
 class GatePolarizationWarning(UserWarning):
-    """A gate collapsed onto one expert, or some experts are used by no task."""
+    """A gate collapsed onto one expert, or most experts are used by no task.
+
+    Examples
+    --------
+    To silence it (the measures stay in ``history_``):
+
+    >>> import warnings
+    >>> from sk_mmoe.diagnostics import GatePolarizationWarning
+    >>> warnings.filterwarnings("ignore", category=GatePolarizationWarning)
+    >>> warnings.resetwarnings()
+    """
 
 
 def _gate_weights(estimator, X):
@@ -73,6 +83,12 @@ def normalized_entropy(utilization):
     Returns
     -------
     entropy : ndarray of shape (n_tasks,)
+
+    Examples
+    --------
+    >>> from sk_mmoe.diagnostics import normalized_entropy
+    >>> normalized_entropy([[0.25, 0.25, 0.25, 0.25], [1.0, 0.0, 0.0, 0.0]]).tolist()
+    [1.0, 0.0]
     """
     u = np.asarray(utilization, dtype=float)
     n_experts = u.shape[-1]
@@ -80,7 +96,8 @@ def normalized_entropy(utilization):
         return np.ones(u.shape[:-1])
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(u > 0, u * np.log(u), 0.0)
-    return -terms.sum(axis=-1) / np.log(n_experts)
+    entropy = -terms.sum(axis=-1) / np.log(n_experts)
+    return entropy + 0.0  # a one-expert gate gives -0.0; report it as 0.0
 
 
 def polarized_row_share(gate_weights, threshold=POLARIZED_SHARE):
@@ -94,6 +111,14 @@ def polarized_row_share(gate_weights, threshold=POLARIZED_SHARE):
     Returns
     -------
     share : ndarray of shape (n_tasks,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_mmoe.diagnostics import polarized_row_share
+    >>> weights = np.array([[[0.95, 0.05]], [[0.5, 0.5]]])  # 2 rows, 1 task, 2 experts
+    >>> polarized_row_share(weights).tolist()
+    [0.5]
     """
     return (np.asarray(gate_weights).max(axis=-1) > threshold).mean(axis=0)
 
@@ -109,6 +134,12 @@ def dead_experts(utilization, threshold=DEAD_EXPERT_WEIGHT):
     Returns
     -------
     experts : list of int
+
+    Examples
+    --------
+    >>> from sk_mmoe.diagnostics import dead_experts
+    >>> dead_experts([[0.7, 0.295, 0.005], [0.5, 0.498, 0.002]])
+    [2]
     """
     u = np.asarray(utilization)
     return np.flatnonzero((u < threshold).all(axis=0)).tolist()
@@ -126,6 +157,12 @@ def polarized_tasks(utilization, threshold=POLARIZED_SHARE):
     Returns
     -------
     tasks : list of int
+
+    Examples
+    --------
+    >>> from sk_mmoe.diagnostics import polarized_tasks
+    >>> polarized_tasks([[0.97, 0.02, 0.01], [0.4, 0.3, 0.3]])
+    [0]
     """
     u = np.asarray(utilization)
     if u.shape[-1] == 1:
@@ -139,6 +176,16 @@ def polarization_warning_message(task_names, utilization, gate_dropout):
     It warns when a task's gate is polarized (:func:`polarized_tasks`) or when more than
     half of the experts are dead (:func:`dead_experts`); dead experts are named alongside
     a polarized gate.
+
+    Examples
+    --------
+    >>> from sk_mmoe.diagnostics import polarization_warning_message
+    >>> message = polarization_warning_message(["income"], [[0.95, 0.05]], gate_dropout=0.0)
+    >>> print(message)  # doctest: +NORMALIZE_WHITESPACE
+    Gate polarization: the gate of task 'income' puts 95% of its weight on expert 0.
+    Standardise the features (e.g. StandardScaler); set gate_dropout (e.g. 0.1).
+    >>> polarization_warning_message(["income"], [[0.6, 0.4]], gate_dropout=0.0) is None
+    True
     """
     utilization = np.asarray(utilization)
     if utilization.shape[-1] == 1:
@@ -194,6 +241,14 @@ class GateUtilization(Callback):
         Rows evaluated per epoch, which bounds the cost.
     warn : bool, default=True
         Whether to warn at the end of training.
+
+    Examples
+    --------
+    It is on by default; to record on fewer rows, or to silence the warning:
+
+    >>> from sk_mmoe import MMoERegressorClassifier
+    >>> model = MMoERegressorClassifier(callbacks__gate_utilization__max_rows=512)
+    >>> quiet = MMoERegressorClassifier(callbacks__gate_utilization__warn=False)
     """
 
     def __init__(self, max_rows=2048, warn=True):

@@ -5,4 +5,15 @@ class NonFiniteLossError(FloatingPointError):
     """Training stopped because the loss became NaN or infinite.
 
     The message names the epoch and the task(s) whose loss diverged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_mmoe import MMoERegressorClassifier, NonFiniteLossError
+    >>> X = np.random.RandomState(0).normal(size=(50, 3)) * 1e30  # unscaled, overflows
+    >>> try:
+    ...     MMoERegressorClassifier(max_epochs=2, random_state=0).fit(X, X[:, 0])
+    ... except NonFiniteLossError as error:
+    ...     print(str(error)[:54])
+    The training loss became non-finite (inf) in epoch 1 f
     """

@@ -1,5 +1,6 @@
 """Figures of the gates: who uses which expert, how that changed while training, and how
 concentrated each row's gate is. Needs matplotlib (``pip install "sk-mmoe[plot]"``).
+
 """
 
 import numpy as np
@@ -63,6 +64,19 @@ def plot_expert_utilization(estimator, X, *, ax=None, cmap="viridis"):
     Returns
     -------
     ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sk_mmoe import MMoERegressorClassifier
+    >>> X = np.random.RandomState(0).normal(size=(200, 4))
+    >>> model = MMoERegressorClassifier(n_experts=4, max_epochs=3, random_state=0).fit(X, X[:, :2])
+    >>> from sk_mmoe.plotting import plot_expert_utilization
+    >>> ax = plot_expert_utilization(model, X)
+    >>> ax.images[0].get_array().shape  # tasks x experts
+    (2, 4)
     """
     ax = _axes(ax)
     model = _final_model(estimator)
@@ -97,6 +111,19 @@ def plot_utilization_history(estimator, task=None, *, ax=None):
     Returns
     -------
     ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sk_mmoe import MMoERegressorClassifier
+    >>> X = np.random.RandomState(0).normal(size=(200, 4))
+    >>> model = MMoERegressorClassifier(n_experts=4, max_epochs=3, random_state=0).fit(X, X[:, :2])
+    >>> from sk_mmoe.plotting import plot_utilization_history
+    >>> ax = plot_utilization_history(model, task=1)
+    >>> len(ax.lines), len(ax.lines[0].get_ydata())  # experts, epochs
+    (4, 3)
     """
     model = _final_model(estimator)
     t = _task_index(model, task)
@@ -136,6 +163,19 @@ def plot_gate_weight_distribution(estimator, X, task=None, *, ax=None):
     Returns
     -------
     ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from sk_mmoe import MMoERegressorClassifier
+    >>> X = np.random.RandomState(0).normal(size=(200, 4))
+    >>> model = MMoERegressorClassifier(n_experts=4, max_epochs=3, random_state=0).fit(X, X[:, :2])
+    >>> from sk_mmoe.plotting import plot_gate_weight_distribution
+    >>> ax = plot_gate_weight_distribution(model, X, task=0)
+    >>> ax.get_xlabel()
+    'expert'
     """
     model = _final_model(estimator)
     t = _task_index(model, task)
