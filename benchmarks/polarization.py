@@ -560,7 +560,9 @@ the synthetic data with +10, where dropout increased polarization, task 1's R² 
 0.22 to 0.19 and 0.17. The `GatePolarizationWarning` fired in 298 of the 300 study runs,
 in agreement with the measures (an expert under 1% for every task is nearly certain with
 16 or 32 experts and two tasks, with or without gate dropout), so in these settings it
-does not single out the polarized runs. One likely reason gate dropout does not undo a
+did not single out the polarized runs. (That was the warning's first rule, polarized gate
+or any dead expert, which this run used; after the study the rule became: a polarized
+gate, or more than half of the experts dead. Dead experts are still recorded every epoch.) One likely reason gate dropout does not undo a
 collapse: it is implemented as the paper describes (a dropped expert's logit is masked
 before the softmax), so a dropped expert's logit gets no gradient in that row, and
 nothing pushes the dominant expert's logit down; dropout only trains the others more
