@@ -27,7 +27,7 @@ def command_line(script, argv):
     return " ".join(["python", f"benchmarks/{script}", *map(shlex.quote, args)])
 
 
-def provenance(command, elapsed_s):
+def provenance(command, elapsed_s, processes=1):
     """Markdown bullets: how to regenerate, machine, wall time and package versions."""
     import sklearn
     import skorch
@@ -39,7 +39,9 @@ def provenance(command, elapsed_s):
     return (
         f"- command (from the repository root): `{command}`\n"
         f"- machine: {os.cpu_count()}-core {platform.machine()} CPU, {gpu}, "
-        f"torch.set_num_threads(1), one process; Python {platform.python_version()}\n"
+        f"torch.set_num_threads(1), "
+        f"{'one process' if processes == 1 else f'{processes} worker processes'}; "
+        f"Python {platform.python_version()}\n"
         f"- wall time: {elapsed_s / 60:.1f} min ({elapsed_s:.0f} s), finished "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
         f"- versions: sk_mmoe {sk_mmoe.__version__}, torch {torch.__version__}, "

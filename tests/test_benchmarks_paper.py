@@ -47,6 +47,25 @@ def test_synthetic_figure4_smoke(tmp_path, monkeypatch):
     assert "wall time" in text and "sk_mmoe" in text
 
 
+def test_synthetic_figure4_alpha_std_smoke(tmp_path, monkeypatch):
+    # --alpha-std writes suffixed files (the default run's files stay untouched) and the
+    # report speaks of the chosen alpha_std, not of the Figure-2 tuned default.
+    script = load_script("synthetic_figure4", monkeypatch)
+    script.main(["--smoke", "--alpha-std", "1", "--out", str(tmp_path)])
+
+    for suffix in ("md", "csv", "png"):
+        assert (tmp_path / f"synthetic_figure4_alpha1.{suffix}").stat().st_size > 0
+        assert not (tmp_path / f"synthetic_figure4.{suffix}").exists()
+    runs = pd.read_csv(tmp_path / "synthetic_figure4_alpha1.csv")
+    assert runs["label_corr"].between(-1, 1).all()
+    text = (tmp_path / "synthetic_figure4_alpha1.md").read_text()
+    assert "SMOKE RUN" in text and "alpha_std=1" in text
+    assert "alpha_std=8, n_sin=10" not in text and "frequencies of order 8" not in text
+    assert "label_correlation.md" in text and "Issue target:" in text
+    assert "synthetic_figure4_alpha1.png" in text
+    assert "python benchmarks/synthetic_figure4.py --smoke --alpha-std 1 --out" in text
+
+
 @pytest.mark.skipif(
     not CENSUS_FILE.is_file(),
     reason=f"the census smoke run reads {CENSUS_FILE}, which is absent (no download in tests)",
