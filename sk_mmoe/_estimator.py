@@ -373,7 +373,7 @@ class MMoERegressorClassifier(NeuralNet):
         if sample_weight is not None:
             sample_weight = sample_weight.to(y_pred.device)
         per_task = self.criterion_.per_task(y_pred, targets, sample_weight)
-        loss = (per_task * self.criterion_.task_weights).sum()
+        loss = self.criterion_.combine(per_task)
         if not torch.isfinite(loss):
             bad = [
                 f"{name!r} ({kind})"

@@ -470,5 +470,9 @@ class MultiTaskLoss(nn.Module):
         # without any label for a task at exactly 0 instead of 0/0.
         return torch.stack(losses) / weights.sum(dim=0).clamp_min(1e-12)
 
+    def combine(self, per_task):
+        """The training loss: per-task losses weighted by ``task_weights`` and summed."""
+        return (per_task * self.task_weights).sum()
+
     def forward(self, outputs, targets, sample_weight=None):
-        return (self.per_task(outputs, targets, sample_weight) * self.task_weights).sum()
+        return self.combine(self.per_task(outputs, targets, sample_weight))

@@ -5,7 +5,7 @@ concentrated each row's gate is. Needs matplotlib (``pip install "sk-mmoe[plot]"
 
 import numpy as np
 
-from .diagnostics import _gate_weights
+from .diagnostics import _gate_weights, expert_utilization
 from .metrics import _final_model
 
 
@@ -80,7 +80,7 @@ def plot_expert_utilization(estimator, X, *, ax=None, cmap="viridis"):
     """
     ax = _axes(ax)
     model = _final_model(estimator)
-    utilization = _gate_weights(estimator, X).mean(axis=0)
+    utilization = expert_utilization(estimator, X)
     image = ax.imshow(utilization, cmap=cmap, vmin=0, vmax=1, aspect="auto")
     n_tasks, n_experts = utilization.shape
     for t in range(n_tasks):
