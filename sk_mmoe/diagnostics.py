@@ -6,6 +6,7 @@ any data afterwards.
 """
 
 import warnings
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -254,6 +255,15 @@ class GateUtilization(Callback):
     def __init__(self, max_rows=2048, warn=True):
         self.max_rows = max_rows
         self.warn = warn
+
+    def initialize(self):
+        rows = self.max_rows
+        if not isinstance(rows, Integral) or isinstance(rows, bool) or rows < 1:
+            raise ValueError(
+                "GateUtilization's max_rows (callbacks__gate_utilization__max_rows) must be "
+                f"an integer >= 1; got {self.max_rows!r}."
+            )
+        return super().initialize()
 
     def _rows(self, dataset_train, dataset_valid):
         dataset = dataset_valid if dataset_valid is not None and len(dataset_valid) else dataset_train
