@@ -9,7 +9,8 @@ already built. The rule for parameters changed with ``set_params`` in between:
   ``validation_fraction``, ``verbose``;
 - parameters of a component that can be rebuilt without touching the network apply by
   rebuilding it (:data:`REBUILT_ON_CHANGE`): a new ``optimizer`` starts with fresh state,
-  ``early_stopping`` and ``n_iter_no_change`` rebuild the callbacks;
+  ``n_iter_no_change`` rebuilds the callbacks; ``early_stopping`` is decided at each call
+  and the callbacks follow it;
 - parameters that shape the network or its loss (:data:`STRUCTURAL_PARAMS`) are refused
   with an error telling to call ``fit``.
 """
@@ -22,12 +23,17 @@ from sklearn.utils._param_validation import (
     Interval,
     InvalidParameterError,
     Options,
+    StrOptions,
     validate_parameter_constraints,
 )
 
 from ._task_kinds import per_task_values
 
-BATCH_SIZE = [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})]
+BATCH_SIZE = [
+    Interval(Integral, 1, None, closed="left"),
+    Options(Integral, {-1}),
+    StrOptions({"auto"}),
+]
 
 # Baked into the network or its loss when they are built. A new architecture or loss
 # parameter joins the rule by being added here.
@@ -41,6 +47,7 @@ STRUCTURAL_PARAMS = frozenset(
         "gate_dropout",
         "architecture",
         "task_weights",
+        "numeric_embedding",
         "device",
     }
 )
@@ -48,7 +55,6 @@ STRUCTURAL_PARAMS = frozenset(
 # Read only when a component is built: parameter -> the component rebuilt when it changes.
 REBUILT_ON_CHANGE = {
     "optimizer": "optimizer",
-    "early_stopping": "callbacks",
     "n_iter_no_change": "callbacks",
 }
 
