@@ -178,11 +178,11 @@ class MMoERegressorClassifier(NeuralNet):
     ``set_params`` on a fitted model: ``fit`` (without ``warm_start``) builds a new
     network with every parameter. ``partial_fit`` and ``fit`` with ``warm_start=True``
     continue the built network: training parameters (``lr``, ``max_epochs``,
-    ``batch_size``, ``optimizer__*``, ``random_state``, ...) apply, ``optimizer``,
-    ``early_stopping`` and ``n_iter_no_change`` rebuild the optimizer or the callbacks,
-    and a change to a parameter that shapes the network or its loss (``tasks``,
-    ``n_experts``, the layer sizes, ``gate_dropout``, ``architecture``,
-    ``task_weights``, ``device``) raises a ValueError telling to call ``fit``.
+    ``batch_size``, ``optimizer__*``, ``early_stopping``, ``random_state``, ...) apply,
+    ``optimizer`` and ``n_iter_no_change`` rebuild the optimizer or the callbacks, and a
+    change to a parameter that shapes the network or its loss (``tasks``, ``n_experts``,
+    the layer sizes, ``gate_dropout``, ``architecture``, ``task_weights``,
+    ``numeric_embedding``, ``device``) raises a ValueError telling to call ``fit``.
 
     Examples
     --------

@@ -140,6 +140,8 @@ class TargetEncoder:
     specs_ : list of TaskSpec
     layout_ : {"frame", "series", "1d", "2d"}
         The form ``y`` had at fit, which predictions take back.
+    object_array_ : bool
+        Whether ``y`` was a 2-D object array, whose predictions keep each column's types.
     """
 
     def __init__(self, tasks="auto"):
@@ -147,6 +149,9 @@ class TargetEncoder:
 
     def fit(self, y):
         frame, self.layout_ = _as_frame(y)
+        # An object array keeps each column's label type in predictions (bool stays bool
+        # beside a float column instead of becoming 0.0/1.0).
+        self.object_array_ = self.layout_ == "2d" and np.asarray(y).dtype == object
         names = list(frame.columns)
         if len(set(names)) != len(names):
             raise ValueError(f"y has duplicated column names {names}; task names must be unique.")
@@ -319,7 +324,7 @@ class TargetEncoder:
             return series.astype(dtype) if dtype is not None else series
         if self.layout_ == "1d":
             return columns[0]
-        return _stack_columns(columns)
+        return _stack_columns(columns, keep_types=getattr(self, "object_array_", False))
 
 
 def _label_key(value):
@@ -334,9 +339,9 @@ def _label_key(value):
     return (type(value).__name__, value)
 
 
-def _stack_columns(columns):
+def _stack_columns(columns, keep_types=False):
     kinds = {np.asarray(c).dtype.kind for c in columns}
-    numeric = kinds <= set("biuf")
+    numeric = kinds <= set("biuf") and not (keep_types and len(kinds) > 1)
     dtype = np.result_type(*columns) if numeric or len(kinds) == 1 else object
     return np.column_stack([np.asarray(c, dtype=dtype) for c in columns])
 

@@ -258,3 +258,19 @@ def test_new_target_column_is_refused_when_encoding():
 def test_frame_without_columns_is_refused():
     with pytest.raises(ValueError, match="y has 0 columns"):
         TargetEncoder().fit(pd.DataFrame(index=range(3)))
+
+
+def test_object_array_predictions_keep_each_columns_label_type():
+    # Found by tests/test_properties.py: an int (or bool) column beside a float column in
+    # an object array came back as 0.0/1.0 floats.
+    y = np.empty((4, 3), dtype=object)
+    y[:, 0] = [0.5, 1.5, np.nan, 2.5]
+    y[:, 1] = [1, 0, 1, 0]
+    y[:, 2] = [True, False, None, True]
+    encoder = TargetEncoder().fit(y)
+    outputs = np.ones((2, 3, 1), dtype=np.float32)
+    predicted = encoder.assemble(encoder.decode(outputs))
+    assert predicted.dtype == object
+    assert [type(v) for v in predicted[0]] == [float, int, bool]
+    numeric = TargetEncoder().fit(np.array([[0.5, 1.0], [1.5, 0.0], [2.5, 1.0]]))
+    assert numeric.assemble(numeric.decode(outputs[:, :2])).dtype == np.float64
