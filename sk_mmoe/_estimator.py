@@ -87,8 +87,10 @@ class MMoERegressorClassifier(NeuralNet):
         The kind of each target column: ``"regression"``, ``"binary"`` or
         ``"multiclass"``. ``"auto"`` infers it: bool, string, object and category
         columns, and integer columns, are binary with two classes and multiclass with
-        more; float columns are regression unless their values are exactly {0, 1}. A
-        single kind applies to all columns, a list gives one per column, a dict
+        more; float columns are regression, except few dense whole-number values (an
+        integer column with a missing value, {0, 1}) which are classes; see
+        :func:`sk_mmoe.infer_task_kind` for the rule and its warnings. A single kind
+        applies to all columns, a list gives one per column, a dict
         ``{column: kind}`` sets some and infers the rest.
     n_experts : int, default=8
         Number of experts. Ignored when ``architecture="shared_bottom"``.
