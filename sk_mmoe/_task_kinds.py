@@ -172,7 +172,7 @@ def infer_task_kind(values):
     'regression'
     >>> infer_task_kind(pd.Series([0.0, 1.0, None]))
     'binary'
-    >>> infer_task_kind(pd.Series([2.0, 0.0, None, 1.0]))  # integer labels with a NaN
+    >>> infer_task_kind(pd.Series([2.0, 0.0, None, 1.0, 0.0, 2.0, 1.0]))  # ints with a NaN
     'multiclass'
     >>> infer_task_kind(pd.Series([1200.0, 1350.0, 980.0]))  # grams
     'regression'

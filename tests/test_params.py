@@ -134,3 +134,23 @@ def test_partial_fit_refuses_a_new_target_column(continued, mixed_data):
     with pytest.raises(ValueError, match=r"y has column\(s\) \['extra'\] that are not tasks of the fitted model"):
         continued.partial_fit(X, y.assign(extra=np.arange(400.0)))
     assert continued.task_names_ == ["amount", "churn", "segment"]
+
+
+def test_partial_fit_refuses_an_extra_column_of_an_array(mixed_data, small_params):
+    # Already refused before issue 11 (the issue's probe); kept so it stays so.
+    X, y = mixed_data
+    y = y.assign(churn=(y["churn"] == "yes").astype(float)).to_numpy()
+    model = MMoERegressorClassifier(**dict(small_params, max_epochs=1)).partial_fit(X, y)
+    with pytest.raises(ValueError, match=r"y has 4 column\(s\) but the model was fitted on 3 task\(s\)"):
+        model.partial_fit(X, np.column_stack([y, np.zeros(400)]))
+
+
+def test_warm_start_fit_with_an_eval_set_stops_on_it(mixed_data, small_params):
+    X, y = mixed_data
+    params = dict(small_params, max_epochs=2, early_stopping=True, n_iter_no_change=1)
+    warm = MMoERegressorClassifier(**params, warm_start=True)
+    warm.fit(X[:300], y.iloc[:300], eval_set=(X[300:], y.iloc[300:]))
+    n_first = warm.n_iter_
+    warm.set_params(max_epochs=20).fit(X[:300], y.iloc[:300], eval_set=(X[300:], y.iloc[300:]))
+    assert "valid_loss" in warm.history_[-1]
+    assert n_first < warm.n_iter_ < n_first + 20  # stopped early on the eval set
