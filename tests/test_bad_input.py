@@ -286,7 +286,8 @@ def test_routed_batch_size_obeys_batch_sizes_rule(mixed_data, small_params, pref
 
 def test_routed_batch_size_that_is_valid_is_used(mixed_data, small_params):
     X, y = mixed_data
-    model = MMoERegressorClassifier(**dict(small_params, max_epochs=1), iterator_train__batch_size=100)
+    params = dict(small_params, max_epochs=1, early_stopping=False)
+    model = MMoERegressorClassifier(**params, iterator_train__batch_size=100)
     assert len(model.fit(X, y).history_[-1, "batches"]) == 4
 
 
