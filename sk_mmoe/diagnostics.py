@@ -290,8 +290,10 @@ class GateUtilization(Callback):
         if not self.warn or not net.history or "gate_utilization" not in net.history[-1]:
             return
         # After early stopping the network holds the best epoch's weights: judge those.
+        # Whether this call stopped early is the estimator's decision (early_stopping may
+        # be "auto", and partial_fit never holds rows out unless it is True).
         best = [epoch for epoch in net.history if epoch.get("valid_loss_best")]
-        if getattr(net, "early_stopping", False) and best:
+        if getattr(net, "_stops_early", False) and best:
             record = best[-1]
         else:
             record = net.history[-1]

@@ -154,3 +154,16 @@ def test_warm_start_fit_with_an_eval_set_stops_on_it(mixed_data, small_params):
     warm.set_params(max_epochs=20).fit(X[:300], y.iloc[:300], eval_set=(X[300:], y.iloc[300:]))
     assert "valid_loss" in warm.history_[-1]
     assert n_first < warm.n_iter_ < n_first + 20  # stopped early on the eval set
+
+
+def test_partial_fit_after_an_early_stopped_fit_trains_on_every_row(mixed_data, small_params):
+    # early_stopping="auto" held rows out at fit; partial_fit holds none out unless
+    # early_stopping=True (its documented rule), so the stopper is dropped for the call.
+    X, y = mixed_data
+    model = MMoERegressorClassifier(**dict(small_params, max_epochs=3, early_stopping="auto"))
+    model.fit(X, y)
+    assert "valid_loss" in model.history_[-1]
+    model.partial_fit(X, y)
+    assert "valid_loss" not in model.history_[-1]
+    assert "early_stopping" not in dict(model.callbacks_)
+    assert sum(b["train_batch_size"] for b in model.history_[-1, "batches"]) == 400
