@@ -13,7 +13,6 @@ from skorch.callbacks import EarlyStopping
 from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import (
     Interval,
-    Options,
     StrOptions,
     validate_parameter_constraints,
 )
@@ -29,6 +28,14 @@ from ._embeddings import (
 )
 from ._features import FeatureEncoder
 from ._network import ARCHITECTURES, MMoENetwork
+from ._params import (
+    BATCH_SIZE,
+    check_callbacks,
+    check_routed_batch_sizes,
+    prepare_continuation,
+    remember_build,
+    task_weight_values,
+)
 from ._training import (
     resolve_batch_size,
     stratification_labels,
@@ -86,8 +93,10 @@ class MMoERegressorClassifier(NeuralNet):
         The kind of each target column: ``"regression"``, ``"binary"`` or
         ``"multiclass"``. ``"auto"`` infers it: bool, string, object and category
         columns, and integer columns, are binary with two classes and multiclass with
-        more; float columns are regression unless their values are exactly {0, 1}. A
-        single kind applies to all columns, a list gives one per column, a dict
+        more; float columns are regression, except few dense whole-number values (an
+        integer column with a missing value, {0, 1}) which are classes; see
+        :func:`sk_mmoe.infer_task_kind` for the rule and its warnings. A single kind
+        applies to all columns, a list gives one per column, a dict
         ``{column: kind}`` sets some and infers the rest.
     n_experts : int, default=8
         Number of experts. Ignored when ``architecture="shared_bottom"``.
@@ -148,6 +157,11 @@ class MMoERegressorClassifier(NeuralNet):
         Print a line per epoch when positive.
     callbacks : list of skorch callbacks, "disable" or None, default=None
         Extra skorch callbacks; configure them with ``callbacks__<name>__<param>``.
+    warm_start : bool, default=False
+        When True and the model is fitted, ``fit`` continues training the fitted
+        network for ``max_epochs`` more epochs, as ``partial_fit`` does (skorch's
+        meaning): ``y`` must have the fitted tasks and only labels seen at the first
+        fit. When False, every ``fit`` starts from a new network.
     **kwargs
         skorch's routed parameters: ``optimizer__*``, ``callbacks__*``,
         ``iterator_train__*``, ``iterator_valid__*``.
@@ -164,7 +178,8 @@ class MMoERegressorClassifier(NeuralNet):
     feature_names_in_ : ndarray of str
         Only when ``X`` was a DataFrame with string column names.
     n_iter_ : int
-        Number of epochs trained so far.
+        Number of epochs trained so far, ``len(history_)``; an epoch cut short by an
+        error in ``partial_fit`` counts.
     history_ : skorch.History
         Per-epoch and per-batch training records: ``train_loss``, ``valid_loss`` (with
         early stopping), and the gate diagnostics ``gate_utilization``,
@@ -192,7 +207,15 @@ class MMoERegressorClassifier(NeuralNet):
     prediction. A missing label (NaN or None) leaves that row out of that task's loss
     and score. ``ConvergenceWarning`` says when training stopped at ``max_epochs`` while
     the loss was still improving.
-    ``set_params`` on a fitted model changes nothing until the next ``fit``.
+
+    ``set_params`` on a fitted model: ``fit`` (without ``warm_start``) builds a new
+    network with every parameter. ``partial_fit`` and ``fit`` with ``warm_start=True``
+    continue the built network: training parameters (``lr``, ``max_epochs``,
+    ``batch_size``, ``optimizer__*``, ``early_stopping``, ``random_state``, ...) apply,
+    ``optimizer`` and ``n_iter_no_change`` rebuild the optimizer or the callbacks, and a
+    change to a parameter that shapes the network or its loss (``tasks``, ``n_experts``,
+    the layer sizes, ``gate_dropout``, ``architecture``, ``task_weights``,
+    ``numeric_embedding``, ``device``) raises a ValueError telling to call ``fit``.
 
     Examples
     --------
@@ -226,11 +249,7 @@ class MMoERegressorClassifier(NeuralNet):
         "task_weights": [None, list, tuple, np.ndarray, dict],
         "numeric_embedding": [None, StrOptions({"auto", *NUMERIC_EMBEDDINGS})],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [
-            Interval(Integral, 1, None, closed="left"),
-            Options(Integral, {-1}),
-            StrOptions({"auto"}),
-        ],
+        "batch_size": BATCH_SIZE,
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [callable],
         "early_stopping": ["boolean", StrOptions({"auto"})],
@@ -240,6 +259,7 @@ class MMoERegressorClassifier(NeuralNet):
         "device": [str, torch.device, None],
         "verbose": ["verbose"],
         "callbacks": [None, list, StrOptions({"disable"})],
+        "warm_start": ["boolean"],
     }
 
     def __init__(
@@ -264,6 +284,7 @@ class MMoERegressorClassifier(NeuralNet):
         device="cpu",
         verbose=0,
         callbacks=None,
+        warm_start=False,
         **kwargs,
     ):
         super().__init__(
@@ -281,6 +302,7 @@ class MMoERegressorClassifier(NeuralNet):
             predict_nonlinearity=None,
             verbose=verbose,
             device=device,
+            warm_start=warm_start,
             **kwargs,
         )
         self.tasks = tasks
@@ -310,6 +332,13 @@ class MMoERegressorClassifier(NeuralNet):
         routed = [key for key in self.__dict__ if "__" in key and not key.endswith("_")]
         return sorted(own + routed)
 
+    def set_params(self, **params):
+        # skorch reads "optimizer" as a prefix and fails on an initialized net; here it is
+        # a plain parameter, used when the optimizer is next built (see _params).
+        if "optimizer" in params:
+            self.optimizer = params.pop("optimizer")
+        return super().set_params(**params)
+
     def _validate_own_params(self):
         validate_parameter_constraints(
             self._parameter_constraints,
@@ -319,6 +348,8 @@ class MMoERegressorClassifier(NeuralNet):
         _layer_sizes("expert_layer_sizes", self.expert_layer_sizes, allow_empty=False)
         _layer_sizes("gate_layer_sizes", self.gate_layer_sizes, allow_empty=True)
         _layer_sizes("tower_layer_sizes", self.tower_layer_sizes, allow_empty=True)
+        check_callbacks(self.callbacks)
+        check_routed_batch_sizes(self)
         for prefix in ("module", "criterion"):
             routed = self.get_params_for(prefix)
             if routed:
@@ -329,30 +360,7 @@ class MMoERegressorClassifier(NeuralNet):
                 )
 
     def _resolved_task_weights(self):
-        names = self.task_names_
-        if self.task_weights is None:
-            weights = [1.0] * len(names)
-        elif isinstance(self.task_weights, dict):
-            unknown = [key for key in self.task_weights if key not in names]
-            if unknown:
-                raise ValueError(
-                    f"task_weights names unknown task(s) {unknown}; the tasks are {names}."
-                )
-            weights = [self.task_weights.get(name, 1.0) for name in names]
-        else:
-            weights = list(self.task_weights)
-            if len(weights) != len(names):
-                raise ValueError(
-                    f"task_weights has {len(weights)} entries but there are {len(names)} "
-                    f"tasks {names}."
-                )
-        weights = np.asarray(weights, dtype=float)
-        if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() == 0:
-            raise ValueError(
-                f"task_weights must be finite, non-negative and not all zero; got "
-                f"{weights.tolist()}."
-            )
-        return weights
+        return task_weight_values(self.task_weights, self.task_names_)
 
     # -- skorch hooks ---------------------------------------------------------------
 
@@ -393,6 +401,24 @@ class MMoERegressorClassifier(NeuralNet):
             architecture=self.architecture,
             embedding=self._input_layer(),
         )
+        return self
+
+    def initialize_optimizer(self, *args, **kwargs):
+        try:
+            super().initialize_optimizer(*args, **kwargs)
+        except TypeError as exc:
+            routed = sorted(f"optimizer__{k}" for k in self.get_params_for("optimizer"))
+            raise TypeError(
+                f"optimizer={self.optimizer!r} could not be built from the network's "
+                f"parameters with lr={self.lr!r} and {routed or 'no optimizer__* arguments'}: "
+                f"{exc}"
+            ) from exc
+        if not isinstance(self.optimizer_, torch.optim.Optimizer):
+            raise TypeError(
+                "optimizer must be a torch.optim.Optimizer class, or a callable that returns "
+                f"one from (params, lr=..., **optimizer__*); optimizer={self.optimizer!r} "
+                f"returned {self.optimizer_!r} ({type(self.optimizer_).__name__})."
+            )
         return self
 
     def initialize_criterion(self):
@@ -516,11 +542,40 @@ class MMoERegressorClassifier(NeuralNet):
         return TensorBatchDataset(X_tensor, torch.from_numpy(y_encoded), weights)
 
     def _train(self, dataset):
-        with _seeded_torch(self._training_seed(), self.device):
-            if not self.initialized_:
-                self.initialize()
-            NeuralNet.partial_fit(self, dataset)
+        continuing = self.__sklearn_is_fitted__()
+        try:
+            with _seeded_torch(self._training_seed(), self.device):
+                if not self.initialized_:
+                    self.initialize()
+                    remember_build(self)
+                NeuralNet.partial_fit(self, dataset)
+        except BaseException:
+            # A model that was fitted stays usable after a failed call; its epoch count
+            # then includes the epoch cut short, as history_ does.
+            if continuing:
+                self.n_iter_ = len(self.history)
+            raise
         self.n_iter_ = len(self.history)
+
+    def _continue_training(self, X, y, sample_weight, caller, eval_set=None):
+        prepare_continuation(self, caller)
+        dataset = self._training_dataset(X, y, sample_weight, reset=False)
+        self._eval_dataset = self._eval_set_dataset(eval_set)
+        if caller == "partial_fit":
+            stops_early = self.early_stopping is True
+        else:
+            stops_early = uses_early_stopping(
+                self.early_stopping, len(dataset), self._eval_dataset is not None
+            )
+        if stops_early != getattr(self, "_stops_early", False):
+            # Early stopping is decided per call; its callback follows the decision.
+            self._stops_early = stops_early
+            self._initialize_callbacks()
+        try:
+            self._train(dataset)
+        finally:
+            self._eval_dataset = None
+        return self
 
     def fit(self, X, y, sample_weight=None, eval_set=None):
         """Initialise the network and train it on ``X`` and ``y``.
@@ -544,6 +599,10 @@ class MMoERegressorClassifier(NeuralNet):
         self : MMoERegressorClassifier
         """
         self._validate_own_params()
+        if self.warm_start and self.__sklearn_is_fitted__():
+            return self._continue_training(
+                X, y, sample_weight, "fit with warm_start=True", eval_set
+            )
         for name in ("n_iter_", "task_types_"):
             self.__dict__.pop(name, None)
         self.initialized_ = False
@@ -566,8 +625,12 @@ class MMoERegressorClassifier(NeuralNet):
         """Train for ``max_epochs`` more epochs, without re-initialising a fitted network.
 
         The first call fixes the tasks and their classes; later calls must use the same
-        columns and known labels. Rows are never held out here: ``early_stopping="auto"``
-        means off, and only ``early_stopping=True`` stops on a validation share.
+        columns and known labels. Parameters changed with ``set_params`` in between
+        apply when they concern training (``lr``, ``max_epochs``, ``optimizer__*``, ...);
+        one that shapes the network or its loss (``n_experts``, ``gate_dropout``,
+        ``task_weights``, ...) raises a ValueError telling to call ``fit`` (see Notes
+        of the class). Rows are never held out here: ``early_stopping="auto"`` means
+        off, and only ``early_stopping=True`` stops on a validation share.
 
         Parameters
         ----------
@@ -578,14 +641,13 @@ class MMoERegressorClassifier(NeuralNet):
         -------
         self : MMoERegressorClassifier
         """
-        first_call = not hasattr(self, "n_iter_")
-        if first_call:
-            self._validate_own_params()
-            self.initialized_ = False
-            self._stops_early = self.early_stopping is True
-        dataset = self._training_dataset(X, y, sample_weight, reset=first_call)
+        self._validate_own_params()
+        if self.__sklearn_is_fitted__():
+            return self._continue_training(X, y, sample_weight, "partial_fit")
+        self.initialized_ = False
+        self._stops_early = self.early_stopping is True
         self._eval_dataset = None
-        self._train(dataset)
+        self._train(self._training_dataset(X, y, sample_weight, reset=True))
         return self
 
     def __sklearn_is_fitted__(self):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from sk_mmoe import MMoERegressorClassifier
+from sk_mmoe import MMoERegressorClassifier, TaskKindWarning
 
 
 def test_mixed_tasks_fit_predict_and_score(mixed_data, small_params):
@@ -49,10 +49,15 @@ def test_predict_keeps_the_index_of_a_dataframe_X(mixed_data, small_params):
 def test_output_forms_follow_y(mixed_data, small_params):
     X, y = mixed_data
     params = dict(small_params, max_epochs=2)
-    two_d = MMoERegressorClassifier(**params).fit(X, y[["amount", "segment"]].to_numpy())
+    # Stacking turns the integer labels of "segment" into floats: still classes, with a
+    # warning that names the override.
+    with pytest.warns(TaskKindWarning, match=r"Target column 1 .*tasks=\{1: 'regression'\}"):
+        two_d = MMoERegressorClassifier(**params).fit(X, y[["amount", "segment"]].to_numpy())
     pred = two_d.predict(X)
     assert isinstance(pred, np.ndarray) and pred.shape == (400, 2)
     assert two_d.task_names_ == [0, 1]
+    assert two_d.task_types_ == ["regression", "multiclass"]
+    assert set(np.unique(pred[:, 1])) <= {0.0, 1.0, 2.0}
 
     one_d = MMoERegressorClassifier(**params).fit(X, y["churn"].to_numpy())
     pred = one_d.predict(X)
