@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 from sklearn.utils.metaestimators import available_if
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from ._data import BatchSlicer, TensorBatchDataset, check_features, check_sample_weight
@@ -46,6 +47,17 @@ def _layer_sizes(name, value, allow_empty):
     if not sizes and not allow_empty:
         raise ValueError(f"{name} must hold at least one layer size; got {value!r}.")
     return tuple(int(s) for s in sizes)
+
+
+_PARAMS_FILES_MESSAGE = (
+    "{method} is not supported by MMoERegressorClassifier: skorch's parameter files hold "
+    "the network weights but not the target encoding (classes, regression scaling) and "
+    "feature names that predictions need, so a model restored from them predicts "
+    "wrongly without an error. Use sk_mmoe.save_model(model, path) and "
+    "sk_mmoe.load_model(path), which store all of it and load without executing code "
+    "(or pickle/joblib, for files you trust). skorch's Checkpoint and LoadInitState "
+    "callbacks rely on {method} and are not supported either."
+)
 
 
 def _has_classification_task(estimator):
@@ -322,6 +334,35 @@ class MMoERegressorClassifier(NeuralNet):
             callbacks.insert(len(callbacks) - 1, ("early_stopping", stopper))
         return callbacks
 
+    def initialize(self):
+        """Build the network, loss, optimizer and callbacks; ``fit`` calls it.
+
+        The network's shape comes from the data, so this works only once ``fit`` or
+        ``partial_fit`` has seen ``X`` and ``y``.
+        """
+        if not hasattr(self, "_target_encoder") or not hasattr(self, "n_features_in_"):
+            raise NotFittedError(
+                "initialize() builds the network from the features and targets seen by "
+                "fit; call fit(X, y) or partial_fit(X, y) instead, which initialise it."
+            )
+        return super().initialize()
+
+    def save_params(self, *args, **kwargs):
+        """Not supported: use :func:`sk_mmoe.save_model` (or pickle).
+
+        skorch's ``save_params`` stores the weights only; a model restored from them
+        would keep another model's target encoding (classes, regression scaling).
+        """
+        raise NotImplementedError(_PARAMS_FILES_MESSAGE.format(method="save_params"))
+
+    def load_params(self, *args, **kwargs):
+        """Not supported: use :func:`sk_mmoe.load_model` (or pickle).
+
+        skorch's ``load_params`` restores the weights only, not the target encoding
+        (classes, regression scaling) or feature names that predictions depend on.
+        """
+        raise NotImplementedError(_PARAMS_FILES_MESSAGE.format(method="load_params"))
+
     def initialize_module(self):
         self.module_ = MMoENetwork(
             n_features=self.n_features_in_,
@@ -404,13 +445,16 @@ class MMoERegressorClassifier(NeuralNet):
                 "same number of rows."
             )
         if reset:
-            self._target_encoder = encoder
-            self.task_names_ = encoder.names
-            self.task_types_ = [spec.kind for spec in encoder.specs_]
-            self.classes_ = [spec.classes for spec in encoder.specs_]
+            self._set_task_attributes(encoder)
             self._resolved_task_weights()
         weights = check_sample_weight(sample_weight, n_rows)
         return TensorBatchDataset(X_tensor, torch.from_numpy(y_encoded), weights)
+
+    def _set_task_attributes(self, encoder):
+        self._target_encoder = encoder
+        self.task_names_ = encoder.names
+        self.task_types_ = [spec.kind for spec in encoder.specs_]
+        self.classes_ = [spec.classes for spec in encoder.specs_]
 
     def _training_seed(self):
         rng = check_random_state(self.random_state)

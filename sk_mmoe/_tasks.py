@@ -13,6 +13,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ._state import StateError, decode_value, encode_value
+
 TASK_KINDS = ("regression", "binary", "multiclass")
 
 # Integer targets are classes by scikit-learn's convention; past this many classes the
@@ -400,6 +402,56 @@ class TargetEncoder:
         if self.layout_ == "1d":
             return columns[0]
         return _stack_columns(columns)
+
+    def get_state(self):
+        """The fitted encoding as JSON-able data (see :mod:`sk_mmoe._state`)."""
+        specs = [
+            {
+                "name": encode_value(spec.name, "task name"),
+                "kind": spec.kind,
+                "classes": encode_value(spec.classes, f"classes of task {spec.name!r}"),
+                "label_dtype": encode_value(spec.label_dtype, f"dtype of task {spec.name!r}"),
+                "mean": spec.mean,
+                "scale": spec.scale,
+            }
+            for spec in self.specs_
+        ]
+        return {"tasks": encode_value(self.tasks, "tasks"), "layout": self.layout_, "specs": specs}
+
+    @classmethod
+    def from_state(cls, state):
+        """Rebuild a fitted encoder from :meth:`get_state`'s data, checking every field."""
+        try:
+            encoder = cls(decode_value(state["tasks"], "tasks"))
+            encoder.layout_ = state["layout"]
+            encoder.specs_ = [_spec_from_state(spec) for spec in state["specs"]]
+        except (KeyError, TypeError) as exc:
+            raise StateError(f"target encoding: missing or malformed field ({exc!r}).") from None
+        if encoder.layout_ not in ("frame", "series", "1d", "2d") or not encoder.specs_:
+            raise StateError(f"target encoding: invalid layout {encoder.layout_!r} or no tasks.")
+        return encoder
+
+
+def _spec_from_state(state):
+    name = decode_value(state["name"], "task name")
+    kind = state["kind"]
+    classes = decode_value(state["classes"], f"classes of task {name!r}")
+    label_dtype = decode_value(state["label_dtype"], f"dtype of task {name!r}")
+    mean, scale = state["mean"], state["scale"]
+    numbers_ok = all(isinstance(v, (int, float)) and np.isfinite(v) for v in (mean, scale))
+    if kind == "regression":
+        valid = classes is None and label_dtype is None and numbers_ok and scale > 0
+    else:
+        valid = (
+            kind in TASK_KINDS
+            and isinstance(classes, np.ndarray)
+            and len(classes) >= 2
+            and (kind == "multiclass" or len(classes) == 2)
+            and (label_dtype is None or isinstance(label_dtype, pd.CategoricalDtype))
+        )
+    if not valid:
+        raise StateError(f"target encoding: task {name!r} has an invalid stored spec ({kind!r}).")
+    return TaskSpec(name, kind, classes=classes, label_dtype=label_dtype, mean=mean, scale=scale)
 
 
 def _label_key(value):
