@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._data import BatchSlicer, TensorBatchDataset, check_features, check_sample_weight
 from ._network import ARCHITECTURES, MMoENetwork
 from ._tasks import TASK_KINDS, MultiTaskLoss, TargetEncoder
+from ._training_log import TrainingLog
 from .diagnostics import GateUtilization
 from .exceptions import NonFiniteLossError
 from .metrics import task_scores
@@ -322,7 +323,11 @@ class MMoERegressorClassifier(NeuralNet):
 
     @property
     def _default_callbacks(self):
-        callbacks = list(super()._default_callbacks)
+        # skorch's own table, made compact and colour-free off a terminal.
+        callbacks = [
+            (name, TrainingLog() if name == "print_log" else callback)
+            for name, callback in super()._default_callbacks
+        ]
         # Diagnostics come before early stopping, so that restoring the best weights at
         # the end of training happens after the last epoch's gates were recorded.
         callbacks.insert(len(callbacks) - 1, ("gate_utilization", GateUtilization()))

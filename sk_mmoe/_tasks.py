@@ -6,7 +6,6 @@ network outputs back into the user's label space.
 """
 
 import numbers
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -14,6 +13,7 @@ import torch
 from torch import nn
 
 from ._state import StateError, decode_value, encode_value
+from ._warnings import warn
 
 TASK_KINDS = ("regression", "binary", "multiclass")
 
@@ -277,12 +277,11 @@ class TargetEncoder:
             and _column_values_kind(column) == "integer"
             and len(classes) > MANY_CLASSES_WARNING
         ):
-            warnings.warn(
+            warn(
                 f"Target column {name!r} holds integers with {len(classes)} distinct values "
                 "and was inferred as 'multiclass'. If it is a quantity, pass "
                 f"tasks={{{name!r}: 'regression'}}.",
                 TaskKindWarning,
-                stacklevel=4,
             )
         dtype = column.dtype if isinstance(column.dtype, pd.CategoricalDtype) else None
         return TaskSpec(name, kind, classes=classes, label_dtype=dtype)
