@@ -16,10 +16,10 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_parameter_constraints,
 )
-from sklearn.utils.metaestimators import available_if
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from ._api_checks import available_unless, check_constructor_kwargs, check_device
 from ._data import BatchSlicer, TensorBatchDataset, check_features, check_sample_weight
 from ._network import ARCHITECTURES, MMoENetwork
 from ._tasks import TASK_KINDS, MultiTaskLoss, TargetEncoder
@@ -61,11 +61,18 @@ _PARAMS_FILES_MESSAGE = (
 )
 
 
-def _has_classification_task(estimator):
+def _no_classification_task(estimator):
     # Before fit the answer is unknown: expose the method so that calling it raises
     # NotFittedError, as scikit-learn's checks expect.
     kinds = getattr(estimator, "task_types_", None)
-    return kinds is None or any(kind != "regression" for kind in kinds)
+    if kinds is None or any(kind != "regression" for kind in kinds):
+        return None
+    return (
+        f"predict_proba is not available: every task of this model is a regression task "
+        f"({', '.join(map(repr, estimator.task_names_))}), which has no class "
+        "probabilities. Use predict for the values; pass tasks=... at fit to make a "
+        "column a classification task."
+    )
 
 
 class MMoERegressorClassifier(NeuralNet):
@@ -204,7 +211,7 @@ class MMoERegressorClassifier(NeuralNet):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
-        "device": [str, torch.device, None],
+        "device": [str, torch.device],
         "verbose": ["verbose"],
         "callbacks": [None, list, StrOptions({"disable"})],
     }
@@ -232,6 +239,7 @@ class MMoERegressorClassifier(NeuralNet):
         callbacks=None,
         **kwargs,
     ):
+        check_constructor_kwargs(type(self).__name__, self._own_param_names(), kwargs)
         super().__init__(
             module=MMoENetwork,
             criterion=MultiTaskLoss,
@@ -264,16 +272,19 @@ class MMoERegressorClassifier(NeuralNet):
 
     # -- parameters ----------------------------------------------------------------
 
+    @classmethod
+    def _own_param_names(cls):
+        return [
+            name
+            for name, param in inspect.signature(cls.__init__).parameters.items()
+            if name != "self" and param.kind != param.VAR_KEYWORD
+        ]
+
     def _get_param_names(self):
         # Our constructor's arguments, plus skorch's routed `prefix__name` parameters;
         # skorch's fixed components (module, criterion, dataset, ...) are not parameters.
-        own = [
-            name
-            for name, param in inspect.signature(type(self).__init__).parameters.items()
-            if name != "self" and param.kind != param.VAR_KEYWORD
-        ]
         routed = [key for key in self.__dict__ if "__" in key and not key.endswith("_")]
-        return sorted(own + routed)
+        return sorted(self._own_param_names() + routed)
 
     def _validate_own_params(self):
         validate_parameter_constraints(
@@ -281,6 +292,7 @@ class MMoERegressorClassifier(NeuralNet):
             {name: getattr(self, name) for name in self._parameter_constraints},
             caller_name=type(self).__name__,
         )
+        check_device(self.device)
         _layer_sizes("expert_layer_sizes", self.expert_layer_sizes, allow_empty=False)
         _layer_sizes("gate_layer_sizes", self.gate_layer_sizes, allow_empty=True)
         _layer_sizes("tower_layer_sizes", self.tower_layer_sizes, allow_empty=True)
@@ -556,7 +568,7 @@ class MMoERegressorClassifier(NeuralNet):
         index = X.index if isinstance(X, pd.DataFrame) else None
         return self._target_encoder.assemble(columns, index=index)
 
-    @available_if(_has_classification_task)
+    @available_unless(_no_classification_task)
     def predict_proba(self, X):
         """Class probabilities of every classification task.
 
