@@ -1,6 +1,7 @@
 """``MMoERegressorClassifier``: the scikit-learn estimator, a thin subclass of skorch's NeuralNet."""
 
 import inspect
+import math
 from contextlib import contextmanager
 from numbers import Integral, Real
 
@@ -432,7 +433,8 @@ class MMoERegressorClassifier(NeuralNet):
             sample_weight = sample_weight.to(y_pred.device)
         per_task = self.criterion_.per_task(y_pred, targets, sample_weight)
         loss = self.criterion_.combine(per_task)
-        if not torch.isfinite(loss):
+        # One scalar read per step (skorch reads the loss once more to record it).
+        if not math.isfinite(loss.item()):
             bad = [
                 f"{name!r} ({kind})"
                 for name, kind, value in zip(self.task_names_, self.task_types_, per_task)

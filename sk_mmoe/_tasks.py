@@ -499,31 +499,34 @@ class MultiTaskLoss(nn.Module):
         outputs: ``(batch, n_tasks, max_outputs)``; targets: ``(batch, n_tasks)``
         with NaN for a missing label; sample_weight: ``(batch,)`` or None.
         """
-        labelled = ~torch.isnan(targets)  # (batch, n_tasks)
-        weights = labelled.to(outputs.dtype)
+        # Every op here runs once per training step; on a busy machine each one costs a
+        # meeting of torch's threads, so the masking and weighting are done for all tasks
+        # at once rather than per task.
+        weights = targets.isnan().logical_not_().to(outputs.dtype)  # (batch, n_tasks)
         if sample_weight is not None:
             weights = weights * sample_weight.unsqueeze(1)
-        safe_targets = torch.where(labelled, targets, torch.zeros_like(targets))
-        losses = []
+        safe_targets = targets.nan_to_num(0.0)
+        row_losses = []
         for t, (kind, size) in enumerate(zip(self.task_kinds, self.task_output_sizes)):
-            out = outputs[:, t, :size]
             target = safe_targets[:, t]
             if kind == "regression":
-                row_loss = (out[:, 0] - target) ** 2
+                row_losses.append((outputs[:, t, 0] - target).square())
             elif kind == "binary":
-                row_loss = nn.functional.binary_cross_entropy_with_logits(
-                    out[:, 0], target, reduction="none"
-                )
+                row_losses.append(nn.functional.binary_cross_entropy_with_logits(
+                    outputs[:, t, 0], target, reduction="none"
+                ))
             else:
-                row_loss = nn.functional.cross_entropy(out, target.long(), reduction="none")
-            losses.append((row_loss * weights[:, t]).sum())
+                row_losses.append(nn.functional.cross_entropy(
+                    outputs[:, t, :size], target.long(), reduction="none"
+                ))
         # Dividing by the labelled weight makes each task a mean; clamping keeps a batch
         # without any label for a task at exactly 0 instead of 0/0.
-        return torch.stack(losses) / weights.sum(dim=0).clamp_min(1e-12)
+        weighted = (torch.stack(row_losses, dim=1) * weights).sum(dim=0)
+        return weighted / weights.sum(dim=0).clamp_min(1e-12)
 
     def combine(self, per_task):
         """The training loss: per-task losses weighted by ``task_weights`` and summed."""
-        return (per_task * self.task_weights).sum()
+        return per_task @ self.task_weights
 
     def forward(self, outputs, targets, sample_weight=None):
         return self.combine(self.per_task(outputs, targets, sample_weight))
