@@ -140,6 +140,9 @@ class MMoENetwork(nn.Module):
     architecture : {"mmoe", "omoe", "shared_bottom"}, default="mmoe"
         ``"mmoe"``: one gate per task; ``"omoe"``: one gate shared by all tasks;
         ``"shared_bottom"``: one shared network, no gates.
+    embedding : nn.Module, optional
+        An input layer applied to ``x`` first (e.g. ``FeatureEmbedding``); its
+        ``out_features`` replaces ``n_features`` as the width the experts and gates read.
 
     Notes
     -----
@@ -157,8 +160,12 @@ class MMoENetwork(nn.Module):
         tower_layer_sizes=(32,),
         gate_dropout=0.1,
         architecture="mmoe",
+        embedding=None,
     ):
         super().__init__()
+        self.embedding = embedding
+        if embedding is not None:
+            n_features = embedding.out_features
         if architecture not in ARCHITECTURES:
             raise ValueError(
                 f"architecture must be one of {ARCHITECTURES}; got {architecture!r}."
@@ -185,11 +192,17 @@ class MMoENetwork(nn.Module):
             self.n_tasks, self.towers.out_features, max(self.task_output_sizes)
         )
 
+    def _inputs(self, x):
+        return x if self.embedding is None else self.embedding(x)
+
     def gate_weights(self, x):
         """Softmax gate weights, shape ``(batch, n_tasks, n_experts)``.
 
         Gate dropout is applied when the module is in training mode.
         """
+        return self._gate_weights(self._inputs(x))
+
+    def _gate_weights(self, x):
         batch = x.shape[0]
         if self.gates is None:
             return x.new_ones(batch, self.n_tasks, 1)
@@ -202,7 +215,8 @@ class MMoENetwork(nn.Module):
         return weights.expand(batch, self.n_tasks, self.n_experts)
 
     def forward(self, x):
+        x = self._inputs(x)  # (batch, input width)
         expert_out = self.experts(x)  # (batch, n_experts, expert_hidden)
-        weights = self.gate_weights(x)  # (batch, n_tasks, n_experts)
+        weights = self._gate_weights(x)  # (batch, n_tasks, n_experts)
         mixed = torch.einsum("bte,beh->bth", weights, expert_out)  # (batch, n_tasks, hidden)
         return self.heads(self.towers(mixed))  # (batch, n_tasks, max_outputs)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from skorch.history import History
 
+from ._features import FeatureEncoder
 from ._state import StateError, decode_value, encode_value
 from ._tasks import TargetEncoder
 
@@ -25,7 +26,7 @@ FORMAT_VERSION = 1
 
 # Fitted components that carry state beyond the weights: attribute -> class with
 # get_state() / from_state(state).
-COMPONENTS = {"_target_encoder": TargetEncoder}
+COMPONENTS = {"_target_encoder": TargetEncoder, "_feature_encoder": FeatureEncoder}
 
 
 def save_model(model, path):
@@ -66,7 +67,12 @@ def save_model(model, path):
         name: encode_value(value, f"parameter {name!r}")
         for name, value in model.get_params(deep=False).items()
     }
-    fitted = {"n_iter_": int(model.n_iter_), "n_features_in_": int(model.n_features_in_)}
+    fitted = {
+        "n_iter_": int(model.n_iter_),
+        "n_features_in_": int(model.n_features_in_),
+        # Whether training held out validation rows: partial_fit continues the same way.
+        "stops_early": bool(getattr(model, "_stops_early", False)),
+    }
     if hasattr(model, "feature_names_in_"):
         fitted["feature_names_in_"] = [str(name) for name in model.feature_names_in_]
     document = {
@@ -141,6 +147,10 @@ def load_model(path, *, device=None):
         for name, component in COMPONENTS.items():
             setattr(model, name, component.from_state(_field(components, name, dict)))
         model._set_task_attributes(model._target_encoder)
+        stops_early = fitted.get("stops_early")
+        if not isinstance(stops_early, bool):
+            raise StateError("stops_early must be true or false.")
+        model._stops_early, model._eval_dataset = stops_early, None
         model._validate_own_params()
         with _seeded_torch(0, model.device):
             model.initialize()

@@ -40,8 +40,9 @@ class TrainingLog(PrintLog):
     -------  ------------  --------------  ------
           1  ...
 
-    A progress bar within each epoch, for long fits, is skorch's ``ProgressBar``
-    (needs ``tqdm``): ``MMoERegressorClassifier(callbacks=[ProgressBar()])``.
+    A progress bar within each epoch, for long fits, is skorch's ``ProgressBar`` (needs
+    ``tqdm``): ``callbacks=[ProgressBar(batches_per_epoch="count")]`` (``"count"``, as
+    skorch's ``"auto"`` cannot read ``batch_size="auto"``).
     """
 
     def __init__(self, keys_ignored=None, sink=print, color=None):
