@@ -21,6 +21,10 @@ TINY = dict(n_experts=2, expert_layer_sizes=(8,), tower_layer_sizes=(4,), max_ep
 def mixed_frame(n=80, seed=0):
     rng = np.random.RandomState(seed)
     X = pd.DataFrame(rng.normal(size=(n, 4)), columns=["a", "b", "c", "d"])
+    # Raw columns the feature encoder learns: categories, strings, missing values.
+    X["plan"] = pd.Categorical(rng.choice(["basic", "plus", "pro"], size=n))
+    X["city"] = rng.choice(["Oslo", "Lima", None], size=n)
+    X.loc[::7, "d"] = np.nan
     y = pd.DataFrame(
         {
             "amount": 1000 * X["a"] + 50,  # far from 0 and 1: scaling must travel
@@ -44,19 +48,20 @@ def saved(tmp_path):
 
 def test_round_trip_in_a_fresh_process(saved, tmp_path):
     model, path, X, _ = saved
-    X.to_csv(tmp_path / "X.csv", index=False)
+    X.iloc[0, X.columns.get_loc("city")] = "Quito"  # a level unseen at fit
+    X.to_pickle(tmp_path / "X.pkl")
     script = (
         "import sys, pickle, pandas as pd\n"
         "from sk_mmoe import load_model\n"
         "model = load_model(sys.argv[1])\n"
-        "X = pd.read_csv(sys.argv[2])\n"
+        "X = pd.read_pickle(sys.argv[2])\n"
         "out = (model.predict(X), model.predict_proba(X), model.gate_weights(X),\n"
         "       model.get_params(deep=False)['tower_layer_sizes'], model.n_iter_)\n"
         "sys.stdout.buffer.write(pickle.dumps(out))\n"
     )
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.getcwd())
     done = subprocess.run(
-        [sys.executable, "-c", script, str(path), str(tmp_path / "X.csv")],
+        [sys.executable, "-c", script, str(path), str(tmp_path / "X.pkl")],
         capture_output=True, env=env, check=True,
     )
     import pickle
@@ -77,7 +82,7 @@ def test_loaded_model_keeps_fitted_attributes_and_continues_training(saved):
     assert restored.task_types_ == model.task_types_
     for a, b in zip(restored.classes_, model.classes_):
         assert (a is None and b is None) or (a.dtype == b.dtype and list(a) == list(b))
-    assert list(restored.feature_names_in_) == ["a", "b", "c", "d"]
+    assert list(restored.feature_names_in_) == ["a", "b", "c", "d", "plan", "city"]
     assert restored.get_params(deep=False) == model.get_params(deep=False)
     assert restored.history_[:, "train_loss"] == model.history_[:, "train_loss"]
     # Optimizer state travels too: one more epoch on each gives the same network.
@@ -86,15 +91,23 @@ def test_loaded_model_keeps_fitted_attributes_and_continues_training(saved):
     pd.testing.assert_frame_equal(restored.predict(X), model.predict(X))
 
 
+def test_round_trip_with_piecewise_linear_embeddings(tmp_path):
+    X, y = mixed_frame()
+    model = MMoERegressorClassifier(**TINY, numeric_embedding="piecewise_linear").fit(X, y)
+    save_model(model, tmp_path / "m")
+    pd.testing.assert_frame_equal(load_model(tmp_path / "m").predict(X), model.predict(X))
+
+
 @pytest.mark.parametrize("layout", ["1d", "2d", "series"])
 def test_round_trip_keeps_the_output_form(tmp_path, layout):
     X, y = mixed_frame()
     target = {"1d": y["segment"].to_numpy(), "2d": y[["amount", "segment"]].to_numpy(),
               "series": y["churn"]}[layout]
-    model = MMoERegressorClassifier(**TINY).fit(X.to_numpy(), target)
+    X = X[["a", "b", "c"]].to_numpy()
+    model = MMoERegressorClassifier(**TINY).fit(X, target)
     save_model(model, tmp_path / "m")
     restored = load_model(tmp_path / "m")
-    expected, got = model.predict(X.to_numpy()), restored.predict(X.to_numpy())
+    expected, got = model.predict(X), restored.predict(X)
     assert type(got) is type(expected)
     np.testing.assert_array_equal(np.asarray(got), np.asarray(expected))
 
@@ -130,6 +143,7 @@ def edit_json(edit):
          "'__loader__' is not an optimizer in torch.optim"),
         (lambda d: d["params"].update(n_expert=4), "n_expert"),
         (lambda d: d["fitted"].update(n_features_in_=5), "size mismatch|does not match"),
+        (lambda d: d["components"]["_feature_encoder"].pop("categories_"), "feature encoding"),
     ],
 )
 def test_tampered_json_is_refused(saved, edit, message):
