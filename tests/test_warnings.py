@@ -42,3 +42,16 @@ def test_polarization_warning_from_a_callback_points_at_the_callers_line():
     records = caught(GatePolarizationWarning, lambda: model.partial_fit(X, X[:, 0]))
     assert len(records) == 1
     assert records[0].filename == __file__
+
+
+def test_convergence_warning_points_at_the_callers_line():
+    from sklearn.exceptions import ConvergenceWarning
+
+    X = np.random.RandomState(0).normal(size=(200, 3))
+    # 12 epochs at a small learning rate: the training loss is still falling at the end.
+    # Behind a Pipeline, a fixed stacklevel lands in scikit-learn's pipeline.py.
+    model = make_pipeline(StandardScaler(), MMoERegressorClassifier(
+        **dict(TINY, max_epochs=12, lr=1e-3), early_stopping=False))
+    records = caught(ConvergenceWarning, lambda: model.fit(X, X[:, 0]))
+    assert len(records) == 1
+    assert records[0].filename == __file__
