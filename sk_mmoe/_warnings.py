@@ -4,22 +4,23 @@ import os
 import sys
 import warnings
 
+import joblib
 import sklearn
 import skorch
 import torch
 
 # Frames in these packages are skipped: a warning from a callback runs under skorch's
-# loop, under scikit-learn's validation or inside torch, and a fixed stacklevel would point
-# at whichever of them happened to call us.
+# loop, under scikit-learn's pipelines and searches (which call through joblib) or inside
+# torch, and a fixed stacklevel would point at whichever of them happened to call us.
 _LIBRARY_DIRS = tuple(
     os.path.dirname(os.path.abspath(path)) + os.sep
-    for path in (__file__, skorch.__file__, sklearn.__file__, torch.__file__)
+    for path in (__file__, skorch.__file__, sklearn.__file__, joblib.__file__, torch.__file__)
 )
 
 
 def warn(message, category):
     """``warnings.warn(message, category)`` attributed to the first frame outside the
-    libraries (sk_mmoe, skorch, scikit-learn, torch): the user's own line.
+    libraries (sk_mmoe, skorch, scikit-learn, joblib, torch): the user's own line.
 
     Examples
     --------

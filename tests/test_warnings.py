@@ -55,3 +55,13 @@ def test_convergence_warning_points_at_the_callers_line():
     records = caught(ConvergenceWarning, lambda: model.fit(X, X[:, 0]))
     assert len(records) == 1
     assert records[0].filename == __file__
+
+
+def test_a_warning_inside_a_grid_search_points_at_the_callers_line():
+    from sklearn.model_selection import GridSearchCV
+
+    X = np.random.RandomState(0).normal(size=(90, 2))
+    years = np.arange(90) % 30
+    search = GridSearchCV(MMoERegressorClassifier(**TINY), {"n_experts": [2]}, cv=2)
+    records = caught(TaskKindWarning, lambda: search.fit(X, years))
+    assert records and all(w.filename == __file__ for w in records)
