@@ -24,6 +24,7 @@ from ._api_checks import available_unless, check_constructor_kwargs, check_devic
 from ._data import BatchSlicer, TensorBatchDataset, check_sample_weight
 from ._embeddings import NUMERIC_EMBEDDINGS, FeatureEmbedding, quantile_bin_edges
 from ._features import FeatureEncoder
+from ._html_repr import HTMLReprMixin
 from ._network import ARCHITECTURES, MMoENetwork
 from ._training import (
     resolve_batch_size,
@@ -87,7 +88,7 @@ def _no_classification_task(estimator):
     )
 
 
-class MMoERegressorClassifier(NeuralNet):
+class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
     """Multi-gate Mixture-of-Experts for several regression and classification targets.
 
     Several expert networks share the input; each task mixes the experts' outputs with
