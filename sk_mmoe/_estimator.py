@@ -122,21 +122,32 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
     task_weights : list, dict or None, default=None
         Weights of the per-task losses in the training loss; None weighs tasks equally.
         A dict ``{task: weight}`` leaves unnamed tasks at 1.
-    max_epochs : int, default=50
-        Number of passes over the training data.
-    batch_size : int, default=256
-        Rows per mini-batch (training and prediction); -1 uses all rows.
+    numeric_embedding : {None, "periodic", "piecewise_linear"}, default=None
+        How each numeric feature enters the network. None: its standardised value.
+        ``"periodic"``: the PLR embedding, ``"piecewise_linear"``: the PLE embedding over
+        48 quantile bins of the training rows, both of Gorishniy et al. (NeurIPS 2022),
+        16 numbers per feature (so the experts' input grows 16-fold for numeric columns).
+    max_epochs : int, default=200
+        Most passes over the training data; early stopping usually ends training sooner.
+    batch_size : int, "auto" or -1, default="auto"
+        Rows per training mini-batch. ``"auto"``: the training rows / 16 rounded down to
+        a power of two, within [16, 256], so small tables still get enough optimizer
+        steps per epoch; -1: all rows. Prediction uses 1,024 rows per batch with
+        ``"auto"``.
     lr : float, default=1e-3
         Learning rate.
     optimizer : torch optimizer class, default=torch.optim.Adam
         Further optimizer arguments are routed with ``optimizer__<name>``, e.g.
         ``optimizer__weight_decay=1e-4``.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training rows, stop when the validation
-        loss has not improved for ``n_iter_no_change`` epochs and restore the weights of
-        the best epoch. When False, every row trains and all ``max_epochs`` run.
+    early_stopping : "auto" or bool, default="auto"
+        Hold out ``validation_fraction`` of the training rows (stratified on the first
+        classification task), stop when the validation loss has not improved for
+        ``n_iter_no_change`` epochs and restore the weights of the best epoch. ``"auto"``:
+        on from 1,000 training rows, or whenever ``fit`` gets an ``eval_set`` (whose rows
+        are then used instead of a hold-out). When off, every row trains and all
+        ``max_epochs`` run. ``partial_fit`` never holds rows out unless this is True.
     validation_fraction : float in (0, 1), default=0.1
-        Share of rows held out when ``early_stopping=True``.
+        Share of rows held out when early stopping is on without an ``eval_set``.
     n_iter_no_change : int, default=10
         Patience of early stopping, in epochs.
     random_state : int, RandomState instance or None, default=None
@@ -182,8 +193,17 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
 
     Notes
     -----
-    Regression targets are standardised for training and mapped back at prediction. A
-    missing label (NaN or None) leaves that row out of that task's loss and score.
+    ``X`` may be an array, a sparse matrix or a pandas DataFrame. A DataFrame's
+    category, object, string and bool columns are features as they are: bool columns
+    count as 0/1, the others are categorical and get a trained embedding of
+    ``min(16, round(1.6 * n_levels ** 0.56))`` numbers per column (a level unseen at fit
+    maps to a reserved all-zero row, a missing value to its own row). Numeric columns are
+    standardised inside the network with the training rows' mean and standard deviation;
+    NaN is imputed by the mean and, for columns that had NaN at fit, flagged by a 0/1
+    indicator. Regression targets are standardised for training and mapped back at
+    prediction. A missing label (NaN or None) leaves that row out of that task's loss
+    and score. ``ConvergenceWarning`` says when training stopped at ``max_epochs`` while
+    the loss was still improving.
     ``set_params`` on a fitted model changes nothing until the next ``fit``.
 
     Examples
@@ -558,8 +578,9 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-            Numeric features.
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
+            Numeric features, or a DataFrame that may also hold categorical, string and
+            bool columns and NaN (see Notes of the class).
         y : array-like of shape (n_samples,) or (n_samples, n_tasks), Series or DataFrame
             One column per task; NaN or None marks a missing label.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -641,7 +662,7 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
 
         Returns
         -------
@@ -662,7 +683,7 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
 
         Returns
         -------
@@ -681,7 +702,7 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like, sparse matrix or DataFrame, as at fit
 
         Returns
         -------
@@ -707,7 +728,7 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like, sparse matrix or DataFrame, as at fit
         y : array-like, Series or DataFrame, as at fit
         sample_weight : array-like of shape (n_samples,), default=None
 
