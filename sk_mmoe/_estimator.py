@@ -93,7 +93,9 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
 
     Several expert networks share the input; each task mixes the experts' outputs with
     its own softmax gate and feeds the mixture to its own tower (Ma et al., KDD 2018).
-    Gate dropout (Zhao et al., RecSys 2019) keeps gates from collapsing onto one expert.
+    Gate dropout (Zhao et al., RecSys 2019) drops experts from each gate at random in
+    training, proposed against gates collapsing onto one expert; in our polarization study
+    it did not reliably prevent that, standardised inputs did.
     Each column of ``y`` is a task: regression, binary or multiclass.
 
     Parameters

@@ -219,11 +219,16 @@ def _sorted_classes(labelled):
             f"Target column {labelled.name!r} mixes label types {types}, which cannot be "
             "ordered; use one type per column."
         ) from exc
+    values = classes.tolist()
+    if classes.dtype.kind in "OU" and values and all(isinstance(v, str) for v in values):
+        # String classes as scikit-learn's classifiers keep them: an object array of str
+        # (not numpy's fixed-width strings, whose elements print as np.str_('...')).
+        return np.array([str(v) for v in values], dtype=object)
     if classes.dtype == object:
         # An object column of one label type (e.g. True/False with None for missing)
-        # gets that type's dtype, so that predictions and metrics see bool, int or str.
-        typed = np.array(classes.tolist())
-        if typed.dtype != object and len({type(v) for v in classes.tolist()}) == 1:
+        # gets that type's dtype, so that predictions and metrics see bool or int.
+        typed = np.array(values)
+        if typed.dtype != object and len({type(v) for v in values}) == 1:
             return typed
     return classes
 

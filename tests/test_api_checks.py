@@ -62,3 +62,18 @@ def test_predict_proba_on_regression_only_says_why():
         model.predict_proba(X)
     # Unfitted, it exists and raises NotFittedError when called, as scikit-learn expects.
     assert hasattr(MMoERegressorClassifier(), "predict_proba")
+
+
+def test_string_classes_are_object_arrays_of_str_like_scikit_learn():
+    import pandas as pd
+
+    X = np.random.RandomState(0).normal(size=(40, 2))
+    y = pd.DataFrame({"colour": np.array(["red", "blue"])[(X[:, 0] > 0).astype(int)],
+                      "size": pd.Series(np.where(X[:, 1] > 0, "S", "L"), dtype="str")})
+    model = MMoERegressorClassifier(n_experts=2, max_epochs=1, random_state=0).fit(X, y)
+    for classes in model.classes_:
+        assert classes.dtype == object and all(type(c) is str for c in classes)
+    assert repr(model.classes_[0]) == "array(['blue', 'red'], dtype=object)"
+    one_d = MMoERegressorClassifier(n_experts=2, max_epochs=1, random_state=0)
+    pred = one_d.fit(X, y["colour"].to_numpy(dtype=str)).predict(X[:3])
+    assert pred.dtype == object and type(pred[0]) is str
