@@ -7,6 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping
@@ -22,7 +23,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._api_checks import available_unless, check_constructor_kwargs, check_device
 from ._data import BatchSlicer, TensorBatchDataset, check_sample_weight
-from ._embeddings import NUMERIC_EMBEDDINGS, FeatureEmbedding, quantile_bin_edges
+from ._embeddings import (
+    NUMERIC_EMBEDDINGS,
+    FeatureEmbedding,
+    quantile_bin_edges,
+    resolve_numeric_embedding,
+)
 from ._features import FeatureEncoder
 from ._html_repr import HTMLReprMixin
 from ._network import ARCHITECTURES, MMoENetwork
@@ -124,11 +130,15 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
     task_weights : list, dict or None, default=None
         Weights of the per-task losses in the training loss; None weighs tasks equally.
         A dict ``{task: weight}`` leaves unnamed tasks at 1.
-    numeric_embedding : {None, "periodic", "piecewise_linear"}, default=None
+    numeric_embedding : {"auto", None, "periodic", "piecewise_linear"}, default="auto"
         How each numeric feature enters the network. None: its standardised value.
         ``"periodic"``: the PLR embedding, ``"piecewise_linear"``: the PLE embedding over
         48 quantile bins of the training rows, both of Gorishniy et al. (NeurIPS 2022),
         16 numbers per feature (so the experts' input grows 16-fold for numeric columns).
+        ``"auto"``: ``"piecewise_linear"`` for dense ``X`` with at most 100 numeric
+        columns, None for wider or sparse ``X``, where 16 numbers per column would cost
+        more than it gains. The choice was made on validation rows of a panel of real
+        tables (``benchmarks/results/quality_selection.md``).
     max_epochs : int, default=200
         Most passes over the training data; early stopping usually ends training sooner.
     batch_size : int, "auto" or -1, default="auto"
@@ -145,7 +155,7 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
         Hold out ``validation_fraction`` of the training rows (stratified on the first
         classification task), stop when the validation loss has not improved for
         ``n_iter_no_change`` epochs and restore the weights of the best epoch. ``"auto"``:
-        on from 1,000 training rows, or whenever ``fit`` gets an ``eval_set`` (whose rows
+        on from 100 training rows, or whenever ``fit`` gets an ``eval_set`` (whose rows
         are then used instead of a hold-out). When off, every row trains and all
         ``max_epochs`` run. ``partial_fit`` never holds rows out unless this is True.
     validation_fraction : float in (0, 1), default=0.1
@@ -238,7 +248,7 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
         "gate_dropout": [Interval(Real, 0, 1, closed="left")],
         "architecture": [StrOptions(set(ARCHITECTURES))],
         "task_weights": [None, list, tuple, np.ndarray, dict],
-        "numeric_embedding": [None, StrOptions(set(NUMERIC_EMBEDDINGS))],
+        "numeric_embedding": [None, StrOptions({"auto", *NUMERIC_EMBEDDINGS})],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [
             Interval(Integral, 1, None, closed="left"),
@@ -266,7 +276,7 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
         gate_dropout=0.1,
         architecture="mmoe",
         task_weights=None,
-        numeric_embedding=None,
+        numeric_embedding="auto",
         max_epochs=200,
         batch_size="auto",
         lr=1e-3,
@@ -429,7 +439,7 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
             features.numeric_scale_,
             features.numeric_missing_,
             features.category_sizes,
-            numeric_embedding=self.numeric_embedding,
+            numeric_embedding=self._feature_encoder.numeric_embedding_,
             bin_edges=getattr(features, "bin_edges_", None),
         )
 
@@ -506,7 +516,10 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
             return self._feature_encoder.transform(self, X)
         encoder = FeatureEncoder()
         X_tensor = encoder.fit_transform(self, X)
-        if self.numeric_embedding == "piecewise_linear":
+        encoder.numeric_embedding_ = resolve_numeric_embedding(
+            self.numeric_embedding, len(encoder.numeric_columns_), sp.issparse(X)
+        )
+        if encoder.numeric_embedding_ == "piecewise_linear":
             numeric = X_tensor[:, : len(encoder.numeric_columns_)].numpy()
             encoder.bin_edges_ = [
                 quantile_bin_edges((column - mean) / scale, N_BINS)

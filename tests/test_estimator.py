@@ -254,7 +254,7 @@ def test_early_stopping_holds_out_rows_and_restores_the_best_epoch(small_params)
 
 def test_no_hold_out_without_early_stopping(mixed_data, small_params):
     X, y = mixed_data
-    model = MMoERegressorClassifier(**dict(small_params, max_epochs=3)).fit(X, y)
+    model = MMoERegressorClassifier(**dict(small_params, max_epochs=3, early_stopping=False)).fit(X, y)
     assert model.history[-1, "train_batch_count"] == 7  # all 400 rows in batches of 64
     assert "valid_loss" not in model.history[-1]
 
@@ -272,8 +272,9 @@ def test_sparse_features_are_accepted(mixed_data, small_params):
 
     X, y = mixed_data
     X[np.abs(X) < 1] = 0
-    dense = MMoERegressorClassifier(**dict(small_params, max_epochs=2)).fit(X, y).predict(X)
-    sparse = MMoERegressorClassifier(**dict(small_params, max_epochs=2)).fit(sp.csr_matrix(X), y)
+    params = dict(small_params, max_epochs=2, numeric_embedding=None)
+    dense = MMoERegressorClassifier(**params).fit(X, y).predict(X)
+    sparse = MMoERegressorClassifier(**params).fit(sp.csr_matrix(X), y)
     pd.testing.assert_frame_equal(sparse.predict(sp.csr_matrix(X)), dense)
 
 

@@ -113,7 +113,7 @@ def test_arrays_with_nan_are_imputed_and_flagged(mixed_data, small_params):
     X, y = mixed_data
     X = X.copy()
     X[::5, 0] = np.nan
-    model = MMoERegressorClassifier(**small_params).fit(X, y)
+    model = MMoERegressorClassifier(**dict(small_params, numeric_embedding=None)).fit(X, y)
     assert model._feature_encoder.numeric_missing_.tolist() == [True] + [False] * 5
     assert model.module_.embedding.out_features == 6 + 1
     assert not model.predict(X).isna().any().any()
@@ -141,3 +141,17 @@ def test_pipeline_and_array_paths_still_work(raw_frame, small_params):
 
     model = make_pipeline(prep, MMoERegressorClassifier(**small_params)).fit(X, y)
     assert model.predict(X).index.equals(X.index)
+
+
+def test_auto_numeric_embedding_is_piecewise_linear_for_narrow_dense_X(mixed_data, small_params):
+    import scipy.sparse as sp
+
+    X, y = mixed_data
+    params = dict(small_params, max_epochs=1)
+    dense = MMoERegressorClassifier(**params).fit(X, y)
+    assert dense._feature_encoder.numeric_embedding_ == "piecewise_linear"
+    assert dense.module_.embedding.out_features == 6 * 16
+    sparse = MMoERegressorClassifier(**params).fit(sp.csr_matrix(X), y)
+    assert sparse._feature_encoder.numeric_embedding_ is None
+    wide = np.random.RandomState(0).normal(size=(len(X), 101))
+    assert MMoERegressorClassifier(**params).fit(wide, y)._feature_encoder.numeric_embedding_ is None
