@@ -62,6 +62,8 @@ def estimator(batch, epochs, n_experts=EXPERTS):
         tasks=["regression", "binary", "multiclass"], n_experts=n_experts,
         expert_layer_sizes=EXPERT_SIZES, tower_layer_sizes=TOWERS, max_epochs=epochs,
         batch_size=batch, lr=1e-3, random_state=0,
+        # The hand loop's work: every row trains, raw features straight into the experts.
+        early_stopping=False, numeric_embedding=None,
     )
 
 

@@ -11,6 +11,8 @@ column's integer code stored as a float (exact up to 2**24 levels). Codes 0 and 
 reserved for a level unseen at fit and for a missing value; levels seen at fit start at 2.
 """
 
+import re
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -167,25 +169,27 @@ class FeatureEncoder:
             out[:, offset + k] = self._category_codes(X.iloc[:, j], levels)
         return torch.from_numpy(out)
 
-    # Fitted state as JSON-able data, for sk_mmoe.save_model (see sk_mmoe._state).
-    _STATE = ("numeric_columns_", "categorical_columns_", "categories_", "numeric_mean_",
-              "numeric_scale_", "numeric_missing_", "bin_edges_")
+    # Fitted state as JSON-able data, for sk_mmoe.save_model (see sk_mmoe._state): every
+    # fitted attribute, so that one added later (e.g. by the estimator) travels too.
+    _REQUIRED_STATE = ("numeric_columns_", "categorical_columns_", "categories_",
+                       "numeric_mean_", "numeric_scale_", "numeric_missing_")
 
     def get_state(self):
-        """The fitted attributes as JSON-able data."""
+        """The fitted attributes (names ending in ``_``) as JSON-able data."""
         return {
-            name: encode_value(getattr(self, name), f"feature state {name}")
-            for name in self._STATE
-            if hasattr(self, name)
+            name: encode_value(value, f"feature state {name}")
+            for name, value in vars(self).items()
+            if name.endswith("_")
         }
 
     @classmethod
     def from_state(cls, state):
         """Rebuild a fitted encoder from :meth:`get_state`'s data, checking its shape."""
         encoder = cls()
-        for name in cls._STATE:
-            if name in state:
-                setattr(encoder, name, decode_value(state[name], f"feature state {name}"))
+        for name, value in state.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]*_", name):
+                raise StateError(f"feature encoding: unexpected field {name!r}.")
+            setattr(encoder, name, decode_value(value, f"feature state {name}"))
         try:
             n_numeric = len(encoder.numeric_columns_)
             valid = (
@@ -200,7 +204,9 @@ class FeatureEncoder:
         except (AttributeError, TypeError):
             valid = False
         if not valid:
-            raise StateError("feature encoding: missing or malformed fields.")
+            raise StateError(
+                f"feature encoding: missing or malformed fields (needs {list(cls._REQUIRED_STATE)})."
+            )
         return encoder
 
     @staticmethod

@@ -144,6 +144,7 @@ def edit_json(edit):
         (lambda d: d["params"].update(n_expert=4), "n_expert"),
         (lambda d: d["fitted"].update(n_features_in_=5), "size mismatch|does not match"),
         (lambda d: d["components"]["_feature_encoder"].pop("categories_"), "feature encoding"),
+        (lambda d: d["components"]["_feature_encoder"].update(__class__=1), "unexpected field"),
     ],
 )
 def test_tampered_json_is_refused(saved, edit, message):

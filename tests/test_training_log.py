@@ -8,7 +8,8 @@ from skorch.callbacks import ProgressBar
 
 from sk_mmoe import MMoERegressorClassifier
 
-TINY = dict(n_experts=4, expert_layer_sizes=(8,), tower_layer_sizes=(4,), max_epochs=3, random_state=0)
+TINY = dict(n_experts=4, expert_layer_sizes=(8,), tower_layer_sizes=(4,), max_epochs=3,
+            early_stopping=False, random_state=0)
 
 
 def data(n=200):
@@ -35,7 +36,7 @@ def test_table_is_compact_and_keeps_matrices_in_history(capsys):
 
 def test_validation_loss_column_and_no_colour_codes_off_a_terminal(capsys):
     X, y = data()
-    MMoERegressorClassifier(**TINY, verbose=1, early_stopping=True).fit(X, y)
+    MMoERegressorClassifier(**dict(TINY, early_stopping=True), verbose=1).fit(X, y)
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["epoch", "train_loss", "valid_loss", "gate_entropy", "dur"]
     assert "\x1b[" not in out  # pytest's captured stdout is not a terminal
@@ -44,7 +45,7 @@ def test_validation_loss_column_and_no_colour_codes_off_a_terminal(capsys):
 def test_colour_on_request(capsys):
     X, y = data()
     MMoERegressorClassifier(
-        **TINY, verbose=1, early_stopping=True, callbacks__print_log__color=True
+        **dict(TINY, early_stopping=True), verbose=1, callbacks__print_log__color=True
     ).fit(X, y)
     assert "\x1b[" in capsys.readouterr().out
 
