@@ -371,17 +371,26 @@ def main(argv=None):
     cli.add_argument("--candidates", nargs="*", choices=list(CANDIDATES))
     cli.add_argument("--models", nargs="*", choices=list(MODELS))
     cli.add_argument("--seeds", type=int, default=3)
+    cli.add_argument("--report-from", nargs="*", type=Path,
+                     help="only write the report, from these CSVs of earlier runs (e.g. tables run in parallel)")
+    cli.add_argument("--elapsed", type=float, default=np.nan,
+                     help="with --report-from: the wall seconds the runs took")
+    cli.add_argument("--stem", help="result file name stem (default quality or quality_selection)")
     cli.add_argument("--realmlp-tables", nargs="*", default=["penguins", "wage", "census1-10k", "diamonds-10k"],
                      help="tables RealMLP-TD runs on (it takes minutes per task on 2 cores)")
     args = cli.parse_args(argv)
     torch.set_num_threads(1)
     start = time.time()
-    stem = "quality_selection" if args.select else "quality"
+    stem = args.stem or ("quality_selection" if args.select else "quality")
     if args.smoke:
         stem += "_smoke"
-    with threadpool_limits(1):
-        frame = run_select(args) if args.select else run_panel(args)
-    elapsed = time.time() - start
+    if args.report_from:
+        frame = pd.concat([pd.read_csv(path) for path in args.report_from], ignore_index=True)
+        elapsed = args.elapsed
+    else:
+        with threadpool_limits(1):
+            frame = run_select(args) if args.select else run_panel(args)
+        elapsed = time.time() - start
     command = command_line("quality.py", argv)
     report = (select_report if args.select else panel_report)(frame, command, elapsed)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -210,8 +210,8 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
     count as 0/1, the others are categorical and get a trained embedding of
     ``min(16, round(1.6 * n_levels ** 0.56))`` numbers per column (a level unseen at fit
     maps to a reserved all-zero row, a missing value to its own row). Numeric columns are
-    standardised inside the network with the training rows' mean and standard deviation;
-    NaN is imputed by the mean and, for columns that had NaN at fit, flagged by a 0/1
+    standardised inside the network with the training rows' mean and standard deviation
+    (0/1 columns such as one-hot indicators enter unchanged); NaN is imputed by the mean and, for columns that had NaN at fit, flagged by a 0/1
     indicator. Regression targets are standardised for training and mapped back at
     prediction. A missing label (NaN or None) leaves that row out of that task's loss
     and score. ``ConvergenceWarning`` says when training stopped at ``max_epochs`` while

@@ -155,3 +155,13 @@ def test_auto_numeric_embedding_is_piecewise_linear_for_narrow_dense_X(mixed_dat
     assert sparse._feature_encoder.numeric_embedding_ is None
     wide = np.random.RandomState(0).normal(size=(len(X), 101))
     assert MMoERegressorClassifier(**params).fit(wide, y)._feature_encoder.numeric_embedding_ is None
+
+
+def test_indicator_columns_are_not_standardised(small_params):
+    # A rare one-hot column keeps its 0/1 values; standardising would make its ones ~30.
+    rng = np.random.RandomState(0)
+    X = np.c_[rng.normal(5, 2, 1000), (np.arange(1000) == 3).astype(float)]
+    model = MMoERegressorClassifier(**dict(small_params, max_epochs=1)).fit(X, X[:, 0])
+    encoder = model._feature_encoder
+    assert encoder.numeric_mean_[1] == 0 and encoder.numeric_scale_[1] == 1
+    assert encoder.numeric_mean_[0] == pytest.approx(5, abs=0.2)
