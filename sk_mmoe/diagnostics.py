@@ -52,7 +52,8 @@ def expert_utilization(estimator, X):
     Returns
     -------
     utilization : ndarray of shape (n_tasks, n_experts)
-        Each row sums to 1.
+        Each row sums to 1. The columns are those of the model's ``gate_weights``; its
+        ``expert_labels_`` says which are shared and which belong to a task.
 
     Examples
     --------
@@ -66,6 +67,12 @@ def expert_utilization(estimator, X):
     (100, 2, 4)
     >>> expert_utilization(model, X).sum(axis=1).round(6).tolist()
     [1.0, 1.0]
+    >>> cgc = MMoERegressorClassifier(architecture="cgc", n_experts=2, n_task_experts=1,
+    ...                               max_epochs=2, random_state=0).fit(X, X[:, :2])
+    >>> cgc.expert_labels_
+    [0, 1, 'shared', 'shared']
+    >>> float(expert_utilization(cgc, X)[0, 1])  # task 0 cannot reach task 1's expert
+    0.0
     """
     return _gate_weights(estimator, X).mean(axis=0)
 
@@ -230,7 +237,10 @@ class GateUtilization(Callback):
     on up to ``max_rows`` training rows spread evenly over the data. Per epoch it records
     ``gate_utilization`` (n_tasks × n_experts mean weights), ``gate_entropy`` (per task,
     see :func:`normalized_entropy`), ``gate_polarized_rows`` (per task, see
-    :func:`polarized_row_share`) and ``dead_experts``. At the end of training it issues a
+    :func:`polarized_row_share`) and ``dead_experts``, and, when the estimator's
+    ``gate_balance`` is positive, ``gate_balance_loss``, the epoch's mean over its
+    training batches. For ``"cgc"`` and ``"ple"`` the gates measured are those of the
+    last level, which feed the towers. At the end of training it issues a
     :class:`GatePolarizationWarning` when a gate has polarized, or when more than half of
     the experts are dead (a few dead experts are common with many experts and are only
     recorded).
@@ -275,6 +285,10 @@ class GateUtilization(Callback):
         net.history.record("gate_entropy", normalized_entropy(utilization).tolist())
         net.history.record("gate_polarized_rows", polarized_row_share(weights).tolist())
         net.history.record("dead_experts", dead_experts(utilization))
+        balance = [b["gate_balance_loss"] for b in net.history[-1]["batches"]
+                   if "gate_balance_loss" in b]
+        if balance:
+            net.history.record("gate_balance_loss", float(np.mean(balance)))
 
     def on_train_end(self, net, **kwargs):
         if not self.warn or not net.history or "gate_utilization" not in net.history[-1]:

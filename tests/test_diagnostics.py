@@ -60,7 +60,7 @@ def test_warning_message_names_tasks_and_experts():
 
 def polarize(model, expert=0):
     """Make every gate of a fitted model put (almost) all weight on one expert."""
-    head = model.module_.gates.layers[-1]
+    head = model.module_.levels[-1].gates.layers[-1]
     with torch.no_grad():
         head.weight.zero_()
         head.bias.fill_(-20.0)
@@ -79,7 +79,7 @@ def test_a_polarized_gate_is_measured_and_warned_about(mixed_data, small_params)
     assert dead_experts(utilization) == [0, 1, 3]
 
     # Training further with gates this collapsed (and a frozen gate) keeps them collapsed.
-    model.module_.gates.requires_grad_(False)
+    model.module_.levels[-1].gates.requires_grad_(False)
     with pytest.warns(GatePolarizationWarning, match=r"'amount' puts 100% of its weight on expert 2.*\[0, 1, 3\]"):
         model.partial_fit(X, y)
     last = model.history[-1]
