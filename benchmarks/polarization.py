@@ -169,6 +169,7 @@ def make_model(setting, gate_dropout, seed):
         lr=setting.lr,
         max_epochs=setting.max_epochs,
         batch_size=setting.batch_size,
+        early_stopping=False,
         random_state=seed,
         **setting.model_params,
     )

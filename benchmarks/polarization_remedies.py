@@ -129,7 +129,8 @@ def run_one(setting, remedy, seed):
                   tower_layer_sizes=(8,), gate_layer_sizes=setting.gate_layer_sizes,
                   gate_dropout=0.0, lr=setting.lr, max_epochs=setting.max_epochs,
                   batch_size=setting.batch_size, task_weights=list(setting.task_weights),
-                  random_state=seed, callbacks__gate_utilization=None)
+                  early_stopping=False, random_state=seed,
+                  callbacks__gate_utilization=None)
     params.update(remedy.params)
     model = MMoERegressorClassifier(**params)
     row = dict(setting=setting.name, remedy=remedy.name, seed=seed)
