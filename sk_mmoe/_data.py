@@ -1,50 +1,13 @@
-"""Feature validation and the tensor data path.
+"""The tensor data path.
 
-Features are checked and converted to one float32 tensor at the public entry points;
-training and prediction then draw whole batches by slicing that tensor, with no per-row
-``__getitem__`` and no collation.
+Features (see ``_features.py``) and targets arrive here as tensors; training and
+prediction then draw whole batches by slicing them, with no per-row ``__getitem__`` and
+no collation.
 """
 
 import numpy as np
-import pandas as pd
-import scipy.sparse as sp
 import torch
-from sklearn.utils.validation import _check_sample_weight, validate_data
-
-
-def check_features(estimator, X, *, reset):
-    """Validate ``X`` and return it as a float32 tensor.
-
-    With ``reset=True`` this records ``n_features_in_`` (and ``feature_names_in_`` for a
-    DataFrame) on ``estimator``; otherwise it checks ``X`` against them. Sparse input is
-    densified. The caller's object is never written to.
-    """
-    if isinstance(X, pd.DataFrame):
-        non_numeric = [
-            f"{col!r} ({dtype})"
-            for col, dtype in X.dtypes.items()
-            if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
-        ]
-        if non_numeric:
-            raise ValueError(
-                f"X has non-numeric column(s) {', '.join(non_numeric)}; the network needs "
-                "numeric features. Encode them upstream, e.g. with a ColumnTransformer "
-                "holding a OneHotEncoder for categorical columns."
-            )
-    X = validate_data(
-        estimator,
-        X,
-        reset=reset,
-        accept_sparse=("csr", "csc", "coo"),
-        dtype=np.float32,
-        ensure_all_finite=True,
-    )
-    if sp.issparse(X):
-        X = X.toarray()
-    if not X.flags.writeable:
-        # torch cannot wrap a read-only buffer (e.g. a memmap) without copying.
-        X = np.array(X)
-    return torch.from_numpy(np.ascontiguousarray(X))
+from sklearn.utils.validation import _check_sample_weight
 
 
 def check_sample_weight(sample_weight, n_samples):

@@ -19,15 +19,26 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._data import BatchSlicer, TensorBatchDataset, check_features, check_sample_weight
+from ._data import BatchSlicer, TensorBatchDataset, check_sample_weight
+from ._embeddings import NUMERIC_EMBEDDINGS, FeatureEmbedding, quantile_bin_edges
+from ._features import FeatureEncoder
 from ._gates import GATE_DROPOUT_MODES
 from ._network import ARCHITECTURES, MMoENetwork
+from ._training import (
+    resolve_batch_size,
+    stratification_labels,
+    uses_early_stopping,
+    validation_split,
+    warn_if_not_converged,
+)
 from ._tasks import TASK_KINDS, MultiTaskLoss, TargetEncoder
 from .diagnostics import GateUtilization
 from .exceptions import NonFiniteLossError
 from .metrics import task_scores
 
 _LAYER_SIZES = ["array-like", Interval(Integral, 1, None, closed="left")]
+# Quantile bins per numeric feature for numeric_embedding="piecewise_linear".
+N_BINS = 48
 
 
 @contextmanager
@@ -226,11 +237,16 @@ class MMoERegressorClassifier(NeuralNet):
         "gate_temperature": [Interval(Real, 0, None, closed="neither")],
         "gate_balance": [Interval(Real, 0, None, closed="left")],
         "task_weights": [None, list, tuple, np.ndarray, dict, StrOptions({"uncertainty"})],
+        "numeric_embedding": [None, StrOptions(set(NUMERIC_EMBEDDINGS))],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+        "batch_size": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Integral, {-1}),
+            StrOptions({"auto"}),
+        ],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [callable],
-        "early_stopping": ["boolean"],
+        "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -254,11 +270,12 @@ class MMoERegressorClassifier(NeuralNet):
         gate_temperature=1.0,
         gate_balance=0.0,
         task_weights=None,
-        max_epochs=50,
-        batch_size=256,
+        numeric_embedding=None,
+        max_epochs=200,
+        batch_size="auto",
         lr=1e-3,
         optimizer=torch.optim.Adam,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         random_state=None,
@@ -297,6 +314,7 @@ class MMoERegressorClassifier(NeuralNet):
         self.gate_temperature = gate_temperature
         self.gate_balance = gate_balance
         self.task_weights = task_weights
+        self.numeric_embedding = numeric_embedding
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -369,13 +387,24 @@ class MMoERegressorClassifier(NeuralNet):
         # Diagnostics come before early stopping, so that restoring the best weights at
         # the end of training happens after the last epoch's gates were recorded.
         callbacks.insert(len(callbacks) - 1, ("gate_utilization", GateUtilization()))
-        if self.early_stopping:
+        if getattr(self, "_stops_early", False):
             stopper = EarlyStopping(
                 monitor="valid_loss", patience=self.n_iter_no_change, load_best=True
             )
             # Before print_log, so that the epoch's line is printed after the decision.
             callbacks.insert(len(callbacks) - 1, ("early_stopping", stopper))
         return callbacks
+
+    def _input_layer(self):
+        features = self._feature_encoder
+        return FeatureEmbedding(
+            features.numeric_mean_,
+            features.numeric_scale_,
+            features.numeric_missing_,
+            features.category_sizes,
+            numeric_embedding=self.numeric_embedding,
+            bin_edges=getattr(features, "bin_edges_", None),
+        )
 
     def initialize_module(self):
         self.module_ = MMoENetwork(
@@ -392,6 +421,7 @@ class MMoERegressorClassifier(NeuralNet):
             gate_dropout_mode=self.gate_dropout_mode,
             gate_temperature=self.gate_temperature,
             gate_balance=self.gate_balance,
+            embedding=self._input_layer(),
         )
         return self
 
@@ -406,25 +436,23 @@ class MMoERegressorClassifier(NeuralNet):
 
     def get_split_datasets(self, X, y=None, **fit_params):
         dataset = self.get_dataset(X, y)
-        if not self.early_stopping:
+        if not getattr(self, "_stops_early", False):
             return dataset, None
-        n_samples = len(dataset)
-        n_valid = int(np.ceil(self.validation_fraction * n_samples))
-        if n_samples - n_valid < 1:
-            raise ValueError(
-                f"early_stopping holds out validation_fraction={self.validation_fraction} "
-                f"of {n_samples} rows, leaving none to train on; use more rows or "
-                "early_stopping=False."
-            )
-        order = torch.randperm(n_samples)
-        return dataset.subset(order[n_valid:]), dataset.subset(order[:n_valid])
+        if self._eval_dataset is not None:
+            return dataset, self._eval_dataset
+        strata = stratification_labels(dataset.y.numpy(), self.task_types_)
+        seed = int(torch.randint(np.iinfo(np.int32).max, ()).item())
+        train, valid = validation_split(len(dataset), self.validation_fraction, strata, seed)
+        return dataset.subset(torch.from_numpy(train)), dataset.subset(torch.from_numpy(valid))
 
     def get_iterator(self, dataset, training=False):
         prefix = "iterator_train" if training else "iterator_valid"
         kwargs = {"batch_size": self.batch_size, "shuffle": training}
         kwargs.update(self.get_params_for(prefix))
-        if kwargs["batch_size"] == -1:
-            kwargs["batch_size"] = max(len(dataset), 1)
+        if kwargs["batch_size"] == "auto" and not training:
+            # Prediction results do not depend on the batch size; larger is faster.
+            kwargs["batch_size"] = 1024
+        kwargs["batch_size"] = resolve_batch_size(kwargs["batch_size"], len(dataset))
         return getattr(self, prefix)(dataset, **kwargs)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -455,8 +483,24 @@ class MMoERegressorClassifier(NeuralNet):
 
     # -- fitting ---------------------------------------------------------------------
 
+    def _encode_features(self, X, *, reset):
+        if not reset:
+            return self._feature_encoder.transform(self, X)
+        encoder = FeatureEncoder()
+        X_tensor = encoder.fit_transform(self, X)
+        if self.numeric_embedding == "piecewise_linear":
+            numeric = X_tensor[:, : len(encoder.numeric_columns_)].numpy()
+            encoder.bin_edges_ = [
+                quantile_bin_edges((column - mean) / scale, N_BINS)
+                for column, mean, scale in zip(
+                    numeric.T.astype(np.float64), encoder.numeric_mean_, encoder.numeric_scale_
+                )
+            ]
+        self._feature_encoder = encoder
+        return X_tensor
+
     def _training_dataset(self, X, y, sample_weight, *, reset):
-        X_tensor = check_features(self, X, reset=reset)
+        X_tensor = self._encode_features(X, reset=reset)
         n_rows = X_tensor.shape[0]
         if reset:
             encoder = TargetEncoder(self.tasks).fit(y)
@@ -482,6 +526,27 @@ class MMoERegressorClassifier(NeuralNet):
         # Later partial_fit calls continue the stream instead of replaying epoch one.
         return int(rng.randint(np.iinfo(np.int32).max)) + getattr(self, "n_iter_", 0)
 
+    def _eval_set_dataset(self, eval_set):
+        if eval_set is None:
+            return None
+        if not isinstance(eval_set, (tuple, list)) or len(eval_set) not in (2, 3):
+            raise ValueError(
+                "eval_set must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val); "
+                f"got {type(eval_set).__name__}"
+                + (f" of length {len(eval_set)}" if isinstance(eval_set, (tuple, list)) else "")
+                + "."
+            )
+        X_val, y_val, *weight = eval_set
+        X_tensor = self._feature_encoder.transform(self, X_val)
+        y_encoded = self._target_encoder.transform(y_val)
+        if y_encoded.shape[0] != X_tensor.shape[0]:
+            raise ValueError(
+                f"eval_set: X_val has {X_tensor.shape[0]} rows but y_val has "
+                f"{y_encoded.shape[0]}; they must have the same number of rows."
+            )
+        weights = check_sample_weight(weight[0] if weight else None, X_tensor.shape[0])
+        return TensorBatchDataset(X_tensor, torch.from_numpy(y_encoded), weights)
+
     def _train(self, dataset):
         with _seeded_torch(self._training_seed(), self.device):
             if not self.initialized_:
@@ -493,7 +558,7 @@ class MMoERegressorClassifier(NeuralNet):
             "shared" if t is None else self.task_names_[t] for t in self.module_.expert_owner
         ]
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, eval_set=None):
         """Initialise the network and train it on ``X`` and ``y``.
 
         Parameters
@@ -504,6 +569,10 @@ class MMoERegressorClassifier(NeuralNet):
             One column per task; NaN or None marks a missing label.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights of the rows in every task's loss.
+        eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), default=None
+            Validation rows of your own. Early stopping (unless ``early_stopping=False``)
+            then monitors their loss instead of holding out ``validation_fraction`` of
+            the training rows, and every training row trains.
 
         Returns
         -------
@@ -514,14 +583,26 @@ class MMoERegressorClassifier(NeuralNet):
             self.__dict__.pop(name, None)
         self.initialized_ = False
         dataset = self._training_dataset(X, y, sample_weight, reset=True)
-        self._train(dataset)
+        self._eval_dataset = self._eval_set_dataset(eval_set)
+        self._stops_early = uses_early_stopping(
+            self.early_stopping, len(dataset), self._eval_dataset is not None
+        )
+        try:
+            self._train(dataset)
+        finally:
+            # The validation rows are needed only while training; do not keep them alive.
+            self._eval_dataset = None
+        warn_if_not_converged(
+            self.history, self.max_epochs, self.n_iter_no_change, self._stops_early
+        )
         return self
 
     def partial_fit(self, X, y, sample_weight=None):
         """Train for ``max_epochs`` more epochs, without re-initialising a fitted network.
 
         The first call fixes the tasks and their classes; later calls must use the same
-        columns and known labels.
+        columns and known labels. Rows are never held out here: ``early_stopping="auto"``
+        means off, and only ``early_stopping=True`` stops on a validation share.
 
         Parameters
         ----------
@@ -536,7 +617,9 @@ class MMoERegressorClassifier(NeuralNet):
         if first_call:
             self._validate_own_params()
             self.initialized_ = False
+            self._stops_early = self.early_stopping is True
         dataset = self._training_dataset(X, y, sample_weight, reset=first_call)
+        self._eval_dataset = None
         self._train(dataset)
         return self
 
@@ -547,7 +630,7 @@ class MMoERegressorClassifier(NeuralNet):
 
     def _raw_outputs(self, X):
         check_is_fitted(self)
-        X_tensor = check_features(self, X, reset=False)
+        X_tensor = self._feature_encoder.transform(self, X)
         outputs = self.forward(TensorBatchDataset(X_tensor))
         return outputs.numpy()
 
@@ -615,7 +698,7 @@ class MMoERegressorClassifier(NeuralNet):
             them; a task's weight on another task's experts is 0.
         """
         check_is_fitted(self)
-        X_tensor = check_features(self, X, reset=False)
+        X_tensor = self._feature_encoder.transform(self, X)
         self.module_.eval()
         batches = []
         with torch.no_grad():
@@ -649,6 +732,7 @@ class MMoERegressorClassifier(NeuralNet):
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
         tags.input_tags.sparse = True
+        tags.input_tags.allow_nan = True
         # Classification tasks are supported, multiclass included; scikit-learn's checks
         # read these tags wherever predict_proba exists.
         tags.classifier_tags = ClassifierTags(multi_class=True)

@@ -267,6 +267,9 @@ class MMoENetwork(nn.Module):
         Experts of the last level: the columns of :meth:`gate_weights`.
     expert_owner : list
         The task index owning each of those experts, None for a shared expert.
+    embedding : nn.Module, optional
+        An input layer applied to ``x`` first (e.g. ``FeatureEmbedding``); its
+        ``out_features`` replaces ``n_features`` as the width the experts and gates read.
 
     Notes
     -----
@@ -289,8 +292,12 @@ class MMoENetwork(nn.Module):
         gate_dropout_mode="renormalize",
         gate_temperature=1.0,
         gate_balance=0.0,
+        embedding=None,
     ):
         super().__init__()
+        self.embedding = embedding
+        if embedding is not None:
+            n_features = embedding.out_features
         if architecture not in ARCHITECTURES:
             raise ValueError(
                 f"architecture must be one of {ARCHITECTURES}; got {architecture!r}."
@@ -325,6 +332,9 @@ class MMoENetwork(nn.Module):
             self.n_tasks, self.towers.out_features, max(self.task_output_sizes)
         )
 
+    def _inputs(self, x):
+        return x if self.embedding is None else self.embedding(x)
+
     def _gate(self, logits):
         return gate_softmax(logits, temperature=self.gate_temperature,
                             dropout=self.gate_dropout, mode=self.gate_dropout_mode,
@@ -348,9 +358,10 @@ class MMoENetwork(nn.Module):
 
         Gate dropout is applied when the module is in training mode.
         """
-        return self._extract(x, mix_last=False)[1]
+        return self._extract(self._inputs(x), mix_last=False)[1]
 
     def forward(self, x):
+        x = self._inputs(x)  # (batch, input width)
         mixed, _, gates_seen = self._extract(x)  # mixed: (batch, n_tasks, hidden)
         if self.training and self.gate_balance > 0 and gates_seen:
             self.auxiliary_loss = self.gate_balance * importance_loss(gates_seen)

@@ -31,19 +31,15 @@ def test_wrong_number_of_features_at_predict(fitted):
         fitted.predict(np.zeros((3, 5)))
 
 
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_features(mixed_data, small_params, bad):
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_infinite_features(mixed_data, small_params, bad):
     X, y = mixed_data
     X = X.copy()
     X[3, 2] = bad
-    with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+    with pytest.raises(ValueError, match="Input X contains infinity"):
         MMoERegressorClassifier(**small_params).fit(X, y)
-
-
-def test_non_numeric_feature_columns_are_named(mixed_data, small_params):
-    X, y = mixed_data
-    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)]).assign(city="Paris")
-    with pytest.raises(ValueError, match=r"non-numeric column\(s\) 'city'.*OneHotEncoder"):
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(6)])
+    with pytest.raises(ValueError, match="Input X contains infinity in column 'f2'"):
         MMoERegressorClassifier(**small_params).fit(frame, y)
 
 

@@ -52,6 +52,7 @@ def test_fixed_weights_are_reported_after_fit():
         1.0, 1.0]
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_uncertainty_weights_are_trained_and_downweigh_the_noisy_task():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(400, 4))

@@ -1,0 +1,150 @@
+"""The network's input layer: numeric scaling, missing-value flags and feature embeddings.
+
+This module imports torch (and the paper authors' ``rtdl_num_embeddings``) only. It reads
+the tensor built by ``_features.FeatureEncoder``: numeric columns (NaN = missing) followed
+by integer category codes stored as floats.
+
+Numeric embeddings follow Gorishniy et al., NeurIPS 2022, "On Embeddings for Numerical
+Features in Tabular Deep Learning": ``"periodic"`` is their PLR embedding (periodic
+activations of trained frequencies, then a per-feature linear layer and ReLU);
+``"piecewise_linear"`` is their PLE over quantile bins of the training rows (version "B"
+of ``rtdl_num_embeddings``: linear at initialisation, the piecewise part learnt). Both
+come from ``rtdl_num_embeddings`` rather than a copy of our own, so they stay the
+authors' tested code.
+"""
+
+import numpy as np
+import torch
+from rtdl_num_embeddings import PeriodicEmbeddings, PiecewiseLinearEmbeddings
+from torch import nn
+
+NUMERIC_EMBEDDINGS = ("periodic", "piecewise_linear")
+# Largest embedding of one categorical column (ID columns with 10**5 levels get this).
+MAX_CATEGORY_DIM = 16
+
+
+def category_embedding_dim(n_levels):
+    """Embedding size of a categorical column with ``n_levels`` table rows.
+
+    ``min(16, round(1.6 * n_levels ** 0.56))`` (the rule of thumb of fast.ai's tabular
+    models): 3 for a binary column (2 levels + 2 reserved rows), 6 for 10 levels, 16 from
+    about 60 levels on.
+
+    Examples
+    --------
+    >>> from sk_mmoe._embeddings import category_embedding_dim
+    >>> [category_embedding_dim(n) for n in (4, 12, 100, 100_000)]
+    [3, 6, 16, 16]
+    """
+    return int(min(MAX_CATEGORY_DIM, max(1, round(1.6 * n_levels**0.56))))
+
+
+def quantile_bin_edges(values, n_bins):
+    """Bin edges of one standardised numeric column: its quantiles, made strictly increasing.
+
+    A column with fewer than two distinct values gets the single bin ``[v - 1, v + 1]``.
+    """
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return np.array([-1.0, 1.0])
+    edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, n_bins + 1)))
+    if len(edges) < 2:
+        return np.array([edges[0] - 1.0, edges[0] + 1.0])
+    return edges
+
+
+class FeatureEmbedding(nn.Module):
+    """Turn the encoded feature tensor into the vector the experts and gates read.
+
+    Parameters
+    ----------
+    numeric_mean, numeric_scale : sequence of float, length n_numeric
+        Training statistics; numeric columns are standardised with them.
+    numeric_missing : sequence of bool, length n_numeric
+        Columns that held NaN at fit: each gets a 0/1 "was missing" indicator. NaN is
+        imputed by the training mean (0 after standardising) in every column.
+    category_sizes : sequence of int
+        Table rows of each categorical column (levels seen at fit + 2 reserved rows).
+    numeric_embedding : {None, "periodic", "piecewise_linear"}, default=None
+    numeric_embedding_dim : int, default=16
+        Size of each numeric feature's embedding.
+    bin_edges : list of 1-D arrays, optional
+        Per numeric column, for ``"piecewise_linear"``.
+    frequency_scale : float, default=0.1
+        Initial scale (sigma) of the periodic embedding's frequencies.
+
+    Notes
+    -----
+    Output width: ``n_numeric`` (no embedding) or ``n_numeric * numeric_embedding_dim``,
+    plus one per flagged column, plus the sum of the categorical embedding sizes
+    (:func:`category_embedding_dim`).
+    """
+
+    def __init__(
+        self,
+        numeric_mean,
+        numeric_scale,
+        numeric_missing,
+        category_sizes=(),
+        numeric_embedding=None,
+        numeric_embedding_dim=16,
+        bin_edges=None,
+        frequency_scale=0.1,
+    ):
+        super().__init__()
+        self.n_numeric = len(numeric_mean)
+        self.register_buffer("numeric_mean", torch.as_tensor(numeric_mean, dtype=torch.float32))
+        self.register_buffer("numeric_scale", torch.as_tensor(numeric_scale, dtype=torch.float32))
+        flagged = np.flatnonzero(np.asarray(numeric_missing, dtype=bool))
+        self.register_buffer("flagged_columns", torch.as_tensor(flagged, dtype=torch.long))
+        self.numeric = None
+        numeric_width = self.n_numeric
+        if numeric_embedding is not None and self.n_numeric:
+            if numeric_embedding == "periodic":
+                self.numeric = PeriodicEmbeddings(
+                    self.n_numeric,
+                    numeric_embedding_dim,
+                    n_frequencies=numeric_embedding_dim,
+                    frequency_init_scale=frequency_scale,
+                    lite=False,
+                )
+            else:
+                bins = [torch.as_tensor(edges, dtype=torch.float32) for edges in bin_edges]
+                self.numeric = PiecewiseLinearEmbeddings(
+                    bins, numeric_embedding_dim, activation=False, version="B"
+                )
+            numeric_width = self.n_numeric * numeric_embedding_dim
+
+        sizes = [int(n) for n in category_sizes]
+        self.n_categorical = len(sizes)
+        categorical_width = 0
+        if sizes:
+            dims = [category_embedding_dim(n) for n in sizes]
+            width = max(dims)
+            offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+            # One table for all columns (one lookup per batch); column j uses its first
+            # dims[j] entries, the rest are masked to 0.
+            self.categories = nn.Embedding(int(sum(sizes)), width)
+            with torch.no_grad():
+                # The reserved "unseen at fit" row (code 0) stays 0: no training row
+                # reaches it, so it must not carry a random direction.
+                self.categories.weight[torch.as_tensor(offsets)] = 0.0
+            mask = torch.arange(width).unsqueeze(0) < torch.as_tensor(dims).unsqueeze(1)
+            self.register_buffer("category_offsets", torch.as_tensor(offsets, dtype=torch.long))
+            self.register_buffer("category_mask", mask.float())  # (n_categorical, width)
+            categorical_width = self.n_categorical * width
+        self.out_features = numeric_width + len(flagged) + categorical_width
+
+    def forward(self, x):
+        numeric = (x[:, : self.n_numeric] - self.numeric_mean) / self.numeric_scale
+        flags = torch.isnan(numeric[:, self.flagged_columns]).to(numeric.dtype)
+        numeric = torch.nan_to_num(numeric, nan=0.0)
+        if self.numeric is not None:
+            numeric = self.numeric(numeric).flatten(1)  # (batch, n_numeric * dim)
+        parts = [numeric, flags]
+        if self.n_categorical:
+            codes = x[:, self.n_numeric :].long() + self.category_offsets
+            embedded = self.categories(codes) * self.category_mask  # (batch, n_cat, width)
+            parts.append(embedded.flatten(1))
+        return torch.cat(parts, dim=1)
+

@@ -1,0 +1,174 @@
+"""The one place raw ``X`` is validated and turned into the tensor the network reads.
+
+``FeatureEncoder`` mirrors ``TargetEncoder`` in ``_tasks.py``: it is fitted on the training
+``X`` and holds what the network's input layer needs (which columns are numeric or
+categorical, their statistics and vocabularies). Arrays and sparse matrices are numeric;
+a pandas DataFrame may also hold category, object, string and bool columns, and NaN.
+
+The output is one float32 tensor of shape ``(n_samples, n_numeric + n_categorical)``:
+numeric columns first (NaN kept, standardised inside the network), then each categorical
+column's integer code stored as a float (exact up to 2**24 levels). Codes 0 and 1 are
+reserved for a level unseen at fit and for a missing value; levels seen at fit start at 2.
+"""
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from sklearn.utils.validation import validate_data
+
+UNKNOWN_CODE = 0
+MISSING_CODE = 1
+FIRST_LEVEL_CODE = 2
+# float32 represents every integer up to 2**24 exactly; codes are stored as float32.
+MAX_LEVELS = 2**24 - FIRST_LEVEL_CODE
+
+
+def _is_numeric_column(column):
+    """Whether a DataFrame column is a numeric feature (bool counts as 0/1)."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return False
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        return not pd.api.types.is_complex_dtype(dtype)
+    if dtype == object:
+        inferred = pd.api.types.infer_dtype(column, skipna=True)
+        return inferred in ("integer", "floating", "mixed-integer-float", "boolean", "empty")
+    return False
+
+
+def _numeric_values(column, name):
+    try:
+        values = column.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"X column {name!r} ({column.dtype}) could not be read as numbers: {exc}") from exc
+    if np.isinf(values).any():
+        raise ValueError(
+            f"Input X contains infinity in column {name!r}; numeric features must be finite "
+            "(NaN is allowed and treated as missing)."
+        )
+    return values
+
+
+def _levels(column):
+    """The sorted distinct non-missing values of a categorical column."""
+    present = column[column.notna()]
+    levels = pd.unique(present.to_numpy(dtype=object))
+    try:
+        return np.array(sorted(levels), dtype=object)
+    except TypeError:
+        # Mixed types (e.g. 1 and "a") cannot be sorted; first-seen order is deterministic.
+        return np.asarray(levels, dtype=object)
+
+
+class FeatureEncoder:
+    """Validate raw ``X`` and encode it as the network's input tensor.
+
+    Attributes (after ``fit``)
+    --------------------------
+    numeric_columns_ : list of int
+        Positions in ``X`` of the numeric columns, in output order.
+    categorical_columns_ : list of int
+        Positions in ``X`` of the categorical columns, in output order.
+    categories_ : list of ndarray
+        The levels seen at fit for each categorical column.
+    numeric_mean_, numeric_scale_ : ndarray of shape (n_numeric,)
+        Per-column statistics of the training rows (NaN ignored; a constant column gets
+        scale 1), used to standardise inside the network.
+    numeric_missing_ : ndarray of bool, shape (n_numeric,)
+        Which numeric columns held NaN at fit; the network adds an indicator for each.
+    """
+
+    def fit_transform(self, estimator, X):
+        """Fit on ``X`` (recording ``n_features_in_`` etc. on ``estimator``) and encode it."""
+        X_tensor = self._encode(estimator, X, reset=True)
+        n_numeric = len(self.numeric_columns_)
+        mean, scale, missing = np.zeros(n_numeric), np.ones(n_numeric), np.zeros(n_numeric, bool)
+        for k in range(n_numeric):
+            # Column by column in float64: exact enough, and no float64 copy of all of X.
+            column = X_tensor[:, k].numpy().astype(np.float64)
+            present = column[~np.isnan(column)]
+            missing[k] = len(present) < len(column)
+            if len(present):
+                mean[k] = present.mean()
+                std = present.std()
+                scale[k] = std if np.isfinite(std) and std > 0 else 1.0
+        self.numeric_mean_, self.numeric_scale_, self.numeric_missing_ = mean, scale, missing
+        return X_tensor
+
+    def transform(self, estimator, X):
+        """Encode ``X`` with the state fitted on the training rows."""
+        return self._encode(estimator, X, reset=False)
+
+    @property
+    def category_sizes(self):
+        """Embedding table size of each categorical column (its levels + 2 reserved)."""
+        return [len(levels) + FIRST_LEVEL_CODE for levels in self.categories_]
+
+    def _encode(self, estimator, X, *, reset):
+        if isinstance(X, pd.DataFrame):
+            return self._encode_frame(estimator, X, reset=reset)
+        X = validate_data(
+            estimator,
+            X,
+            reset=reset,
+            accept_sparse=("csr", "csc", "coo"),
+            dtype=np.float32,
+            ensure_all_finite="allow-nan",
+        )
+        if sp.issparse(X):
+            X = X.toarray()
+        if np.isinf(X).any():
+            raise ValueError("Input X contains infinity; features must be finite (NaN is allowed).")
+        if reset:
+            self.numeric_columns_ = list(range(X.shape[1]))
+            self.categorical_columns_ = []
+            self.categories_ = []
+        if not X.flags.writeable:
+            # torch cannot wrap a read-only buffer (e.g. a memmap) without copying.
+            X = np.array(X)
+        return torch.from_numpy(np.ascontiguousarray(X))
+
+    def _encode_frame(self, estimator, X, *, reset):
+        # Feature names and counts are checked here; the columns are converted below,
+        # one at a time into one preallocated array, so X is copied once.
+        validate_data(estimator, X, reset=reset, skip_check_array=True)
+        if X.shape[0] == 0:
+            raise ValueError(
+                f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is "
+                "required."
+            )
+        names = [str(c) for c in X.columns]
+        if reset:
+            kinds = [_is_numeric_column(X.iloc[:, j]) for j in range(X.shape[1])]
+            self.numeric_columns_ = [j for j, numeric in enumerate(kinds) if numeric]
+            self.categorical_columns_ = [j for j, numeric in enumerate(kinds) if not numeric]
+            self.categories_ = [_levels(X.iloc[:, j]) for j in self.categorical_columns_]
+            for j, levels in zip(self.categorical_columns_, self.categories_):
+                if len(levels) > MAX_LEVELS:
+                    raise ValueError(
+                        f"X column {names[j]!r} has {len(levels)} categories; at most "
+                        f"{MAX_LEVELS} are supported."
+                    )
+        else:
+            for j in self.numeric_columns_:
+                if not _is_numeric_column(X.iloc[:, j]) and X.iloc[:, j].notna().any():
+                    raise ValueError(
+                        f"X column {names[j]!r} was numeric at fit but now holds "
+                        f"{X.iloc[:, j].dtype} values (e.g. {X.iloc[:, j].dropna().iloc[0]!r})."
+                    )
+        out = np.empty((X.shape[0], len(self.numeric_columns_) + len(self.categorical_columns_)), dtype=np.float32)
+        for k, j in enumerate(self.numeric_columns_):
+            out[:, k] = _numeric_values(X.iloc[:, j], names[j])
+        offset = len(self.numeric_columns_)
+        for k, (j, levels) in enumerate(zip(self.categorical_columns_, self.categories_)):
+            out[:, offset + k] = self._category_codes(X.iloc[:, j], levels)
+        return torch.from_numpy(out)
+
+    @staticmethod
+    def _category_codes(column, levels):
+        values = column.to_numpy(dtype=object)
+        missing = pd.isna(column).to_numpy()
+        codes = pd.Index(levels, dtype=object).get_indexer(values)
+        codes = np.where(codes >= 0, codes + FIRST_LEVEL_CODE, UNKNOWN_CODE)
+        return np.where(missing, MISSING_CODE, codes)

@@ -1,0 +1,143 @@
+"""Raw X: DataFrames with categorical and missing values, encoded once at the entry."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sk_mmoe import MMoERegressorClassifier
+from sk_mmoe._features import FIRST_LEVEL_CODE, MISSING_CODE, UNKNOWN_CODE, FeatureEncoder
+
+
+@pytest.fixture
+def raw_frame():
+    """A frame as a user has it: numbers with gaps, strings, categories, bools."""
+    rng = np.random.RandomState(0)
+    n = 300
+    tier = rng.choice(["a", "b", "c", "d"], n)
+    active = rng.rand(n) > 0.5
+    X = pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, n),
+            "income": rng.lognormal(10, 1, n),
+            "city": rng.choice(["Paris", "Lyon", "Nice"], n).astype(object),
+            "plan": pd.Categorical(rng.choice(["free", "pro"], n)),
+            "tier": pd.Series(tier, dtype="string"),
+            "active": active,
+        },
+        index=pd.RangeIndex(1000, 1000 + n),
+    )
+    X.loc[X.index[::7], "age"] = np.nan
+    X.loc[X.index[::11], "city"] = None
+    y = pd.DataFrame(
+        {
+            "spend": np.where(X["city"] == "Paris", 2.0, 0.0) + (X["plan"] == "pro") * 1.0
+            + rng.normal(0, 0.1, n),
+            "churn": np.where((tier == "a") | active, "yes", "no"),
+        },
+        index=X.index,
+    )
+    return X, y
+
+
+def test_a_raw_frame_fits_predicts_and_keeps_its_index(raw_frame, small_params):
+    X, y = raw_frame
+    before = X.copy(deep=True)
+    model = MMoERegressorClassifier(**small_params).fit(X, y)
+    pd.testing.assert_frame_equal(X, before)  # the caller's frame is untouched
+    assert model.n_features_in_ == 6
+    assert model.feature_names_in_.tolist() == list(X.columns)
+    predicted = model.predict(X.iloc[::-1])
+    assert predicted.index.equals(X.index[::-1])
+    assert model.score(X, y) > 0.8  # the targets depend on the categorical columns
+    assert model.gate_weights(X).shape == (len(X), 2, small_params["n_experts"])
+
+
+def test_categories_are_learnt_not_ignored(raw_frame, small_params):
+    X, y = raw_frame
+    model = MMoERegressorClassifier(**dict(small_params, max_epochs=60)).fit(X, y)
+    paris, lyon = X.iloc[:20].assign(city="Paris"), X.iloc[:20].assign(city="Lyon")
+    gap = model.predict(paris)["spend"].mean() - model.predict(lyon)["spend"].mean()
+    assert gap == pytest.approx(2.0, abs=0.5)
+
+
+def test_encoder_codes_unknown_and_missing_levels(raw_frame, small_params):
+    X, _ = raw_frame
+    model = MMoERegressorClassifier()
+    encoder = FeatureEncoder()
+    encoded = encoder.fit_transform(model, X)
+    assert encoder.numeric_columns_ == [0, 1, 5]  # bool is numeric (0/1)
+    assert encoder.categorical_columns_ == [2, 3, 4]
+    assert encoder.categories_[0].tolist() == ["Lyon", "Nice", "Paris"]
+    assert encoder.numeric_missing_.tolist() == [True, False, False]
+    city = encoded[:, 3].numpy()
+    assert city[0] == MISSING_CODE
+    assert set(city[1:4]) <= {FIRST_LEVEL_CODE + k for k in range(3)}
+    new = encoder.transform(model, X.iloc[:3].assign(city=["Rome", None, "Nice"]))
+    assert new[:, 3].tolist() == [UNKNOWN_CODE, MISSING_CODE, FIRST_LEVEL_CODE + 1]
+
+
+def test_unseen_categories_and_missing_values_at_predict(raw_frame, small_params):
+    X, y = raw_frame
+    model = MMoERegressorClassifier(**small_params).fit(X, y)
+    odd = X.iloc[:5].assign(city="Rome", tier=pd.Series(["z"] * 5, dtype="string", index=X.index[:5]))
+    odd.loc[odd.index[0], "income"] = np.nan  # no NaN in this column at fit
+    predicted = model.predict(odd)
+    assert predicted["spend"].notna().all()
+    assert set(predicted["churn"]) <= {"yes", "no"}
+
+
+def test_feature_columns_must_match_the_fit(raw_frame, small_params):
+    X, y = raw_frame
+    model = MMoERegressorClassifier(**dict(small_params, max_epochs=1)).fit(X, y)
+    with pytest.raises(ValueError, match="Feature names"):
+        model.predict(X.rename(columns={"age": "years"}))
+    with pytest.raises(ValueError, match="column 'age' was numeric at fit"):
+        model.predict(X.assign(age="old"))
+
+
+def test_a_high_cardinality_id_column(small_params):
+    # The recommender case: an ID column with 10**5 levels; its table is
+    # (10**5 + 2) x 16 floats = 6.4 MB.
+    rng = np.random.RandomState(0)
+    n = 100_000
+    X = pd.DataFrame({"user": pd.Series(np.arange(n)).map("u{}".format), "x": rng.normal(size=n)})
+    y = (X["x"] > 0).astype(int)
+    model = MMoERegressorClassifier(**dict(small_params, max_epochs=1, batch_size=4096))
+    model.fit(X, y)
+    table = model.module_.embedding.categories.weight
+    assert table.shape == (n + 2, 16)
+    assert model.predict(X.iloc[:10]).shape == (10,)
+
+
+def test_arrays_with_nan_are_imputed_and_flagged(mixed_data, small_params):
+    X, y = mixed_data
+    X = X.copy()
+    X[::5, 0] = np.nan
+    model = MMoERegressorClassifier(**small_params).fit(X, y)
+    assert model._feature_encoder.numeric_missing_.tolist() == [True] + [False] * 5
+    assert model.module_.embedding.out_features == 6 + 1
+    assert not model.predict(X).isna().any().any()
+
+
+def test_numeric_features_are_standardised_inside_the_model(mixed_data, small_params):
+    # Shifting and scaling a feature changes nothing: the model standardises it.
+    X, y = mixed_data
+    shifted = X * np.array([1000.0, 1, 1, 1, 1, 1]) + 50.0
+    a = MMoERegressorClassifier(**dict(small_params, max_epochs=3)).fit(X, y).predict(X)
+    b = MMoERegressorClassifier(**dict(small_params, max_epochs=3)).fit(shifted, y).predict(shifted)
+    np.testing.assert_allclose(a["amount"], b["amount"], rtol=1e-3)
+
+
+def test_pipeline_and_array_paths_still_work(raw_frame, small_params):
+    from sklearn.compose import make_column_transformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    X, y = raw_frame
+    prep = make_column_transformer(
+        (OneHotEncoder(handle_unknown="ignore", sparse_output=False), ["city", "plan", "tier"]),
+        remainder="passthrough",
+    ).set_output(transform="pandas")
+    from sklearn.pipeline import make_pipeline
+
+    model = make_pipeline(prep, MMoERegressorClassifier(**small_params)).fit(X, y)
+    assert model.predict(X).index.equals(X.index)

@@ -1,0 +1,120 @@
+"""Training policy: defaults that converge, early stopping, validation sets, warnings."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from sk_mmoe import MMoERegressorClassifier
+from sk_mmoe._training import (
+    EARLY_STOPPING_MIN_ROWS,
+    resolve_batch_size,
+    stratification_labels,
+    uses_early_stopping,
+    validation_split,
+)
+
+
+def test_auto_batch_size_gives_small_data_enough_steps():
+    assert resolve_batch_size("auto", 150) == 16
+    assert resolve_batch_size("auto", 2_000) == 64
+    assert resolve_batch_size("auto", 1_000_000) == 256
+    assert resolve_batch_size(-1, 37) == 37
+    assert resolve_batch_size(100, 37) == 100
+
+
+def test_auto_early_stopping_switches_on_with_rows_or_a_validation_set():
+    assert not uses_early_stopping("auto", EARLY_STOPPING_MIN_ROWS - 1, has_eval_set=False)
+    assert uses_early_stopping("auto", EARLY_STOPPING_MIN_ROWS, has_eval_set=False)
+    assert uses_early_stopping("auto", 10, has_eval_set=True)
+    assert not uses_early_stopping(False, 10**6, has_eval_set=True)
+
+
+def test_validation_split_is_stratified_and_keeps_missing_labels_as_a_stratum():
+    y = np.full((1000, 2), np.nan, dtype=np.float32)
+    y[:, 0] = np.random.RandomState(0).normal(size=1000)  # regression: not used
+    y[:900, 1] = np.r_[np.zeros(850), np.ones(50)]  # 5% positives, 10% missing
+    strata = stratification_labels(y, ["regression", "binary"])
+    train, valid = validation_split(1000, 0.1, strata, seed=0)
+    assert len(valid) == 100 and len(np.intersect1d(train, valid)) == 0
+    assert (strata[valid] == 1).sum() == 5
+    assert (strata[valid] == -1).sum() == 10
+    assert stratification_labels(y[:, :1], ["regression"]) is None
+
+
+def test_a_single_member_class_falls_back_to_a_random_split():
+    strata = np.r_[np.zeros(99), 1].astype(int)
+    train, valid = validation_split(100, 0.2, strata, seed=0)
+    assert len(train) == 80 and len(valid) == 20
+
+
+def test_linear_three_class_problem_reaches_high_accuracy_at_defaults():
+    # ~150 rows, separable by a linear model: the defaults must not underfit it.
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_iris(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = MMoERegressorClassifier(random_state=0).fit(X_train, y_train)
+    assert model.score(X_test, y_test) >= 0.95
+
+
+def test_early_stopping_by_default_on_larger_data_restores_the_best_epoch(small_params):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(EARLY_STOPPING_MIN_ROWS, 5))
+    y = X[:, 0] + rng.normal(size=len(X))  # noisy: the network can overfit
+    params = dict(small_params, max_epochs=60, lr=0.03)
+    del params["batch_size"]
+    model = MMoERegressorClassifier(**params).fit(X, y)
+    history = model.history_
+    assert "valid_loss" in history[-1]
+    n_train = len(X) - len(X) // 10  # 10% held out
+    assert history[-1, "train_batch_count"] == -(-n_train // resolve_batch_size("auto", n_train))
+    best = int(np.argmin(history[:, "valid_loss"]))
+    assert len(history) < 60
+    assert history[best, "valid_loss_best"]
+
+
+def test_eval_set_replaces_the_hold_out(mixed_data, small_params):
+    X, y = mixed_data
+    model = MMoERegressorClassifier(**dict(small_params, max_epochs=5))
+    model.fit(X[:300], y[:300], eval_set=(X[300:], y[300:]))
+    assert model.history_[-1, "train_batch_count"] == -(-300 // 64)  # every training row
+    assert model.history_[-1, "valid_batch_count"] == -(-100 // 64)  # the eval_set rows
+    with pytest.raises(ValueError, match=r"eval_set must be a tuple \(X_val, y_val\)"):
+        model.fit(X, y, eval_set=X)
+    with pytest.raises(ValueError, match="eval_set: X_val has 100 rows but y_val has 99"):
+        model.fit(X[:300], y[:300], eval_set=(X[300:], y[301:]))
+    with pytest.raises(ValueError, match="not seen at the first fit"):
+        model.fit(X[:300], y[:300], eval_set=(X[300:], y[300:].assign(churn="maybe")))
+
+
+def test_eval_set_without_early_stopping_only_records_the_validation_loss(mixed_data, small_params):
+    X, y = mixed_data
+    model = MMoERegressorClassifier(**dict(small_params, max_epochs=4, early_stopping=False))
+    model.fit(X[:300], y[:300], eval_set=(X[300:], y[300:]))
+    assert len(model.history_) == 4 and "valid_loss" not in model.history_[-1]
+
+
+def test_convergence_warning_when_max_epochs_cut_training_short(mixed_data, small_params):
+    X, y = mixed_data
+    with pytest.warns(ConvergenceWarning, match="max_epochs=12.*still improving.*Increase max_epochs"):
+        MMoERegressorClassifier(**dict(small_params, max_epochs=12, lr=1e-3)).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="validation loss"):
+        MMoERegressorClassifier(**dict(small_params, max_epochs=12, lr=1e-3)).fit(
+            X[:300], y[:300], eval_set=(X[300:], y[300:])
+        )
+
+
+def test_no_convergence_warning_once_training_has_stalled(small_params):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 3))
+    y = pd.Series(np.where(X[:, 0] > 0, "a", "b"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        # Early stopping ends it before max_epochs: nothing to warn about.
+        MMoERegressorClassifier(**dict(small_params, max_epochs=500, early_stopping=True)).fit(X, y)
