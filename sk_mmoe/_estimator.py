@@ -72,7 +72,9 @@ class MMoERegressorClassifier(NeuralNet):
 
     Several expert networks share the input; each task mixes the experts' outputs with
     its own softmax gate and feeds the mixture to its own tower (Ma et al., KDD 2018).
-    Gate dropout (Zhao et al., RecSys 2019) keeps gates from collapsing onto one expert.
+    Gate dropout (Zhao et al., RecSys 2019) and a balancing loss (``gate_balance``) act
+    on gates that collapse onto one expert; CGC and PLE (``architecture``) add experts
+    owned by each task.
     Each column of ``y`` is a task: regression, binary or multiclass.
 
     Parameters

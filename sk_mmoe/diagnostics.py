@@ -177,21 +177,23 @@ def polarized_tasks(utilization, threshold=POLARIZED_SHARE):
     return np.flatnonzero(u.max(axis=-1) > threshold).tolist()
 
 
-def polarization_warning_message(task_names, utilization, gate_dropout):
+def polarization_warning_message(task_names, utilization, gate_balance):
     """The text of the end-of-fit warning, or None when the gates look healthy.
 
     It warns when a task's gate is polarized (:func:`polarized_tasks`) or when more than
     half of the experts are dead (:func:`dead_experts`); dead experts are named alongside
-    a polarized gate.
+    a polarized gate. Without a balancing loss (``gate_balance=0``) it suggests one: in
+    the remedies study (``benchmarks/results/polarization_remedies.md``) it was the one
+    remedy that prevented collapse in every seed.
 
     Examples
     --------
     >>> from sk_mmoe.diagnostics import polarization_warning_message
-    >>> message = polarization_warning_message(["income"], [[0.95, 0.05]], gate_dropout=0.0)
+    >>> message = polarization_warning_message(["income"], [[0.95, 0.05]], gate_balance=0.0)
     >>> print(message)  # doctest: +NORMALIZE_WHITESPACE
     Gate polarization: the gate of task 'income' puts 95% of its weight on expert 0.
-    Standardise the features (e.g. StandardScaler); set gate_dropout (e.g. 0.1).
-    >>> polarization_warning_message(["income"], [[0.6, 0.4]], gate_dropout=0.0) is None
+    Standardise the features (e.g. StandardScaler); set gate_balance (e.g. 0.1).
+    >>> polarization_warning_message(["income"], [[0.6, 0.4]], gate_balance=0.0) is None
     True
     """
     utilization = np.asarray(utilization)
@@ -218,10 +220,11 @@ def polarization_warning_message(task_names, utilization, gate_dropout):
         )
     advice = []
     if polarized:
-        # In our polarization study gates collapsed where inputs were uncentred or unscaled.
+        # In our polarization study gates collapsed where inputs were uncentred or unscaled;
+        # with standardised inputs, only the balancing loss prevented it in every seed.
         advice.append("Standardise the features (e.g. StandardScaler)")
-        if gate_dropout == 0:
-            advice.append("set gate_dropout (e.g. 0.1)")
+        if gate_balance == 0:
+            advice.append("set gate_balance (e.g. 0.1)")
     if dead:
         n_used = utilization.shape[-1] - len(dead)
         advice.append(f"fewer experts (n_experts={max(n_used, 1)}) may do as well")
@@ -300,7 +303,7 @@ class GateUtilization(Callback):
         else:
             record = net.history[-1]
         message = polarization_warning_message(
-            net.task_names_, record["gate_utilization"], net.gate_dropout
+            net.task_names_, record["gate_utilization"], net.gate_balance
         )
         if message:
             warnings.warn(message, GatePolarizationWarning, stacklevel=2)
