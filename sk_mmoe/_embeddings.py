@@ -19,6 +19,8 @@ from rtdl_num_embeddings import PeriodicEmbeddings, PiecewiseLinearEmbeddings
 from torch import nn
 
 NUMERIC_EMBEDDINGS = ("periodic", "piecewise_linear")
+# "auto" embeds numeric columns up to this many; wider inputs would grow 16-fold.
+MAX_AUTO_EMBEDDED_COLUMNS = 100
 # Largest embedding of one categorical column (ID columns with 10**5 levels get this).
 MAX_CATEGORY_DIM = 16
 
@@ -37,6 +39,24 @@ def category_embedding_dim(n_levels):
     [3, 6, 16, 16]
     """
     return int(min(MAX_CATEGORY_DIM, max(1, round(1.6 * n_levels**0.56))))
+
+
+def resolve_numeric_embedding(numeric_embedding, n_numeric, sparse):
+    """The embedding ``"auto"`` stands for: piecewise-linear for dense, narrow numeric X.
+
+    Examples
+    --------
+    >>> from sk_mmoe._embeddings import resolve_numeric_embedding
+    >>> resolve_numeric_embedding("auto", 12, sparse=False)
+    'piecewise_linear'
+    >>> resolve_numeric_embedding("auto", 500, sparse=False) is None
+    True
+    """
+    if numeric_embedding != "auto":
+        return numeric_embedding
+    if sparse or n_numeric > MAX_AUTO_EMBEDDED_COLUMNS:
+        return None
+    return "piecewise_linear"
 
 
 def quantile_bin_edges(values, n_bins):

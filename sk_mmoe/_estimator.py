@@ -6,13 +6,13 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping
 from sklearn.utils import ClassifierTags, check_random_state
 from sklearn.utils._param_validation import (
     Interval,
-    Options,
     StrOptions,
     validate_parameter_constraints,
 )
@@ -20,10 +20,23 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._data import BatchSlicer, TensorBatchDataset, check_sample_weight
-from ._embeddings import NUMERIC_EMBEDDINGS, FeatureEmbedding, quantile_bin_edges
+from ._embeddings import (
+    NUMERIC_EMBEDDINGS,
+    FeatureEmbedding,
+    quantile_bin_edges,
+    resolve_numeric_embedding,
+)
 from ._features import FeatureEncoder
 from ._gates import GATE_DROPOUT_MODES
 from ._network import ARCHITECTURES, MMoENetwork
+from ._params import (
+    BATCH_SIZE,
+    check_callbacks,
+    check_routed_batch_sizes,
+    prepare_continuation,
+    remember_build,
+    task_weight_values,
+)
 from ._training import (
     resolve_batch_size,
     stratification_labels,
@@ -83,8 +96,10 @@ class MMoERegressorClassifier(NeuralNet):
         The kind of each target column: ``"regression"``, ``"binary"`` or
         ``"multiclass"``. ``"auto"`` infers it: bool, string, object and category
         columns, and integer columns, are binary with two classes and multiclass with
-        more; float columns are regression unless their values are exactly {0, 1}. A
-        single kind applies to all columns, a list gives one per column, a dict
+        more; float columns are regression, except few dense whole-number values (an
+        integer column with a missing value, {0, 1}) which are classes; see
+        :func:`sk_mmoe.infer_task_kind` for the rule and its warnings. A single kind
+        applies to all columns, a list gives one per column, a dict
         ``{column: kind}`` sets some and infers the rest.
     n_experts : int, default=8
         Number of experts shared by all tasks; for ``"ple"``, in each level. Ignored
@@ -134,21 +149,36 @@ class MMoERegressorClassifier(NeuralNet):
         them (Kendall et al., CVPR 2018): a log-variance ``s_t`` per task, trained with
         the network, and the loss ``sum_t c_t exp(-s_t) loss_t + s_t / 2`` with
         ``c_t = 1/2`` for regression and 1 for classification tasks.
-    max_epochs : int, default=50
-        Number of passes over the training data.
-    batch_size : int, default=256
-        Rows per mini-batch (training and prediction); -1 uses all rows.
+    numeric_embedding : {"auto", None, "periodic", "piecewise_linear"}, default="auto"
+        How each numeric feature enters the network. None: its standardised value.
+        ``"periodic"``: the PLR embedding, ``"piecewise_linear"``: the PLE embedding over
+        48 quantile bins of the training rows, both of Gorishniy et al. (NeurIPS 2022),
+        16 numbers per feature (so the experts' input grows 16-fold for numeric columns).
+        ``"auto"``: ``"piecewise_linear"`` for dense ``X`` with at most 100 numeric
+        columns, None for wider or sparse ``X``, where 16 numbers per column would cost
+        more than it gains. The choice was made on validation rows of a panel of real
+        tables (``benchmarks/results/quality_selection.md``).
+    max_epochs : int, default=200
+        Most passes over the training data; early stopping usually ends training sooner.
+    batch_size : int, "auto" or -1, default="auto"
+        Rows per training mini-batch. ``"auto"``: the training rows / 16 rounded down to
+        a power of two, within [16, 256], so small tables still get enough optimizer
+        steps per epoch; -1: all rows. Prediction uses 1,024 rows per batch with
+        ``"auto"``.
     lr : float, default=1e-3
         Learning rate.
     optimizer : torch optimizer class, default=torch.optim.Adam
         Further optimizer arguments are routed with ``optimizer__<name>``, e.g.
         ``optimizer__weight_decay=1e-4``.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training rows, stop when the validation
-        loss has not improved for ``n_iter_no_change`` epochs and restore the weights of
-        the best epoch. When False, every row trains and all ``max_epochs`` run.
+    early_stopping : "auto" or bool, default="auto"
+        Hold out ``validation_fraction`` of the training rows (stratified on the first
+        classification task), stop when the validation loss has not improved for
+        ``n_iter_no_change`` epochs and restore the weights of the best epoch. ``"auto"``:
+        on from 100 training rows, or whenever ``fit`` gets an ``eval_set`` (whose rows
+        are then used instead of a hold-out). When off, every row trains and all
+        ``max_epochs`` run. ``partial_fit`` never holds rows out unless this is True.
     validation_fraction : float in (0, 1), default=0.1
-        Share of rows held out when ``early_stopping=True``.
+        Share of rows held out when early stopping is on without an ``eval_set``.
     n_iter_no_change : int, default=10
         Patience of early stopping, in epochs.
     random_state : int, RandomState instance or None, default=None
@@ -161,6 +191,11 @@ class MMoERegressorClassifier(NeuralNet):
         Print a line per epoch when positive.
     callbacks : list of skorch callbacks, "disable" or None, default=None
         Extra skorch callbacks; configure them with ``callbacks__<name>__<param>``.
+    warm_start : bool, default=False
+        When True and the model is fitted, ``fit`` continues training the fitted
+        network for ``max_epochs`` more epochs, as ``partial_fit`` does (skorch's
+        meaning): ``y`` must have the fitted tasks and only labels seen at the first
+        fit. When False, every ``fit`` starts from a new network.
     **kwargs
         skorch's routed parameters: ``optimizer__*``, ``callbacks__*``,
         ``iterator_train__*``, ``iterator_valid__*``.
@@ -177,7 +212,8 @@ class MMoERegressorClassifier(NeuralNet):
     feature_names_in_ : ndarray of str
         Only when ``X`` was a DataFrame with string column names.
     n_iter_ : int
-        Number of epochs trained so far.
+        Number of epochs trained so far, ``len(history_)``; an epoch cut short by an
+        error in ``partial_fit`` counts.
     task_weights_ : ndarray of shape (n_tasks,)
         The weight of each task's loss in the training loss at the end of the last fit;
         learned when ``task_weights="uncertainty"``.
@@ -200,9 +236,26 @@ class MMoERegressorClassifier(NeuralNet):
 
     Notes
     -----
-    Regression targets are standardised for training and mapped back at prediction. A
-    missing label (NaN or None) leaves that row out of that task's loss and score.
-    ``set_params`` on a fitted model changes nothing until the next ``fit``.
+    ``X`` may be an array, a sparse matrix or a pandas DataFrame. A DataFrame's
+    category, object, string and bool columns are features as they are: bool columns
+    count as 0/1, the others are categorical and get a trained embedding of
+    ``min(16, round(1.6 * n_levels ** 0.56))`` numbers per column (a level unseen at fit
+    maps to a reserved all-zero row, a missing value to its own row). Numeric columns are
+    standardised inside the network with the training rows' mean and standard deviation
+    (0/1 columns such as one-hot indicators enter unchanged); NaN is imputed by the mean and, for columns that had NaN at fit, flagged by a 0/1
+    indicator. Regression targets are standardised for training and mapped back at
+    prediction. A missing label (NaN or None) leaves that row out of that task's loss
+    and score. ``ConvergenceWarning`` says when training stopped at ``max_epochs`` while
+    the loss was still improving.
+
+    ``set_params`` on a fitted model: ``fit`` (without ``warm_start``) builds a new
+    network with every parameter. ``partial_fit`` and ``fit`` with ``warm_start=True``
+    continue the built network: training parameters (``lr``, ``max_epochs``,
+    ``batch_size``, ``optimizer__*``, ``early_stopping``, ``random_state``, ...) apply,
+    ``optimizer`` and ``n_iter_no_change`` rebuild the optimizer or the callbacks, and a
+    change to a parameter that shapes the network or its loss (``tasks``, ``n_experts``,
+    the layer sizes, ``gate_dropout``, ``architecture``, ``task_weights``,
+    ``numeric_embedding``, ``device``) raises a ValueError telling to call ``fit``.
 
     Examples
     --------
@@ -239,13 +292,9 @@ class MMoERegressorClassifier(NeuralNet):
         "gate_temperature": [Interval(Real, 0, None, closed="neither")],
         "gate_balance": [Interval(Real, 0, None, closed="left")],
         "task_weights": [None, list, tuple, np.ndarray, dict, StrOptions({"uncertainty"})],
-        "numeric_embedding": [None, StrOptions(set(NUMERIC_EMBEDDINGS))],
+        "numeric_embedding": [None, StrOptions({"auto", *NUMERIC_EMBEDDINGS})],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [
-            Interval(Integral, 1, None, closed="left"),
-            Options(Integral, {-1}),
-            StrOptions({"auto"}),
-        ],
+        "batch_size": BATCH_SIZE,
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [callable],
         "early_stopping": ["boolean", StrOptions({"auto"})],
@@ -255,6 +304,7 @@ class MMoERegressorClassifier(NeuralNet):
         "device": [str, torch.device, None],
         "verbose": ["verbose"],
         "callbacks": [None, list, StrOptions({"disable"})],
+        "warm_start": ["boolean"],
     }
 
     def __init__(
@@ -272,7 +322,7 @@ class MMoERegressorClassifier(NeuralNet):
         gate_temperature=1.0,
         gate_balance=0.0,
         task_weights=None,
-        numeric_embedding=None,
+        numeric_embedding="auto",
         max_epochs=200,
         batch_size="auto",
         lr=1e-3,
@@ -284,6 +334,7 @@ class MMoERegressorClassifier(NeuralNet):
         device="cpu",
         verbose=0,
         callbacks=None,
+        warm_start=False,
         **kwargs,
     ):
         super().__init__(
@@ -301,6 +352,7 @@ class MMoERegressorClassifier(NeuralNet):
             predict_nonlinearity=None,
             verbose=verbose,
             device=device,
+            warm_start=warm_start,
             **kwargs,
         )
         self.tasks = tasks
@@ -335,6 +387,13 @@ class MMoERegressorClassifier(NeuralNet):
         routed = [key for key in self.__dict__ if "__" in key and not key.endswith("_")]
         return sorted(own + routed)
 
+    def set_params(self, **params):
+        # skorch reads "optimizer" as a prefix and fails on an initialized net; here it is
+        # a plain parameter, used when the optimizer is next built (see _params).
+        if "optimizer" in params:
+            self.optimizer = params.pop("optimizer")
+        return super().set_params(**params)
+
     def _validate_own_params(self):
         validate_parameter_constraints(
             self._parameter_constraints,
@@ -344,6 +403,8 @@ class MMoERegressorClassifier(NeuralNet):
         _layer_sizes("expert_layer_sizes", self.expert_layer_sizes, allow_empty=False)
         _layer_sizes("gate_layer_sizes", self.gate_layer_sizes, allow_empty=True)
         _layer_sizes("tower_layer_sizes", self.tower_layer_sizes, allow_empty=True)
+        check_callbacks(self.callbacks)
+        check_routed_batch_sizes(self)
         for prefix in ("module", "criterion"):
             routed = self.get_params_for(prefix)
             if routed:
@@ -354,32 +415,9 @@ class MMoERegressorClassifier(NeuralNet):
                 )
 
     def _resolved_task_weights(self):
-        names = self.task_names_
         if isinstance(self.task_weights, str):
             return self.task_weights  # "uncertainty": learned, nothing to resolve
-        if self.task_weights is None:
-            weights = [1.0] * len(names)
-        elif isinstance(self.task_weights, dict):
-            unknown = [key for key in self.task_weights if key not in names]
-            if unknown:
-                raise ValueError(
-                    f"task_weights names unknown task(s) {unknown}; the tasks are {names}."
-                )
-            weights = [self.task_weights.get(name, 1.0) for name in names]
-        else:
-            weights = list(self.task_weights)
-            if len(weights) != len(names):
-                raise ValueError(
-                    f"task_weights has {len(weights)} entries but there are {len(names)} "
-                    f"tasks {names}."
-                )
-        weights = np.asarray(weights, dtype=float)
-        if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() == 0:
-            raise ValueError(
-                f"task_weights must be finite, non-negative and not all zero; got "
-                f"{weights.tolist()}."
-            )
-        return weights
+        return task_weight_values(self.task_weights, self.task_names_)
 
     # -- skorch hooks ---------------------------------------------------------------
 
@@ -404,7 +442,7 @@ class MMoERegressorClassifier(NeuralNet):
             features.numeric_scale_,
             features.numeric_missing_,
             features.category_sizes,
-            numeric_embedding=self.numeric_embedding,
+            numeric_embedding=self._feature_encoder.numeric_embedding_,
             bin_edges=getattr(features, "bin_edges_", None),
         )
 
@@ -425,6 +463,24 @@ class MMoERegressorClassifier(NeuralNet):
             gate_balance=self.gate_balance,
             embedding=self._input_layer(),
         )
+        return self
+
+    def initialize_optimizer(self, *args, **kwargs):
+        try:
+            super().initialize_optimizer(*args, **kwargs)
+        except TypeError as exc:
+            routed = sorted(f"optimizer__{k}" for k in self.get_params_for("optimizer"))
+            raise TypeError(
+                f"optimizer={self.optimizer!r} could not be built from the network's "
+                f"parameters with lr={self.lr!r} and {routed or 'no optimizer__* arguments'}: "
+                f"{exc}"
+            ) from exc
+        if not isinstance(self.optimizer_, torch.optim.Optimizer):
+            raise TypeError(
+                "optimizer must be a torch.optim.Optimizer class, or a callable that returns "
+                f"one from (params, lr=..., **optimizer__*); optimizer={self.optimizer!r} "
+                f"returned {self.optimizer_!r} ({type(self.optimizer_).__name__})."
+            )
         return self
 
     def initialize_criterion(self):
@@ -490,7 +546,10 @@ class MMoERegressorClassifier(NeuralNet):
             return self._feature_encoder.transform(self, X)
         encoder = FeatureEncoder()
         X_tensor = encoder.fit_transform(self, X)
-        if self.numeric_embedding == "piecewise_linear":
+        encoder.numeric_embedding_ = resolve_numeric_embedding(
+            self.numeric_embedding, len(encoder.numeric_columns_), sp.issparse(X)
+        )
+        if encoder.numeric_embedding_ == "piecewise_linear":
             numeric = X_tensor[:, : len(encoder.numeric_columns_)].numpy()
             encoder.bin_edges_ = [
                 quantile_bin_edges((column - mean) / scale, N_BINS)
@@ -550,23 +609,53 @@ class MMoERegressorClassifier(NeuralNet):
         return TensorBatchDataset(X_tensor, torch.from_numpy(y_encoded), weights)
 
     def _train(self, dataset):
-        with _seeded_torch(self._training_seed(), self.device):
-            if not self.initialized_:
-                self.initialize()
-            NeuralNet.partial_fit(self, dataset)
+        continuing = self.__sklearn_is_fitted__()
+        try:
+            with _seeded_torch(self._training_seed(), self.device):
+                if not self.initialized_:
+                    self.initialize()
+                    remember_build(self)
+                NeuralNet.partial_fit(self, dataset)
+        except BaseException:
+            # A model that was fitted stays usable after a failed call; its epoch count
+            # then includes the epoch cut short, as history_ does.
+            if continuing:
+                self.n_iter_ = len(self.history)
+            raise
         self.n_iter_ = len(self.history)
         self.task_weights_ = self.criterion_.effective_weights().cpu().numpy().astype(float)
         self.expert_labels_ = [
             "shared" if t is None else self.task_names_[t] for t in self.module_.expert_owner
         ]
 
+    def _continue_training(self, X, y, sample_weight, caller, eval_set=None):
+        prepare_continuation(self, caller)
+        dataset = self._training_dataset(X, y, sample_weight, reset=False)
+        self._eval_dataset = self._eval_set_dataset(eval_set)
+        if caller == "partial_fit":
+            stops_early = self.early_stopping is True
+        else:
+            stops_early = uses_early_stopping(
+                self.early_stopping, len(dataset), self._eval_dataset is not None
+            )
+        if stops_early != getattr(self, "_stops_early", False):
+            # Early stopping is decided per call; its callback follows the decision.
+            self._stops_early = stops_early
+            self._initialize_callbacks()
+        try:
+            self._train(dataset)
+        finally:
+            self._eval_dataset = None
+        return self
+
     def fit(self, X, y, sample_weight=None, eval_set=None):
         """Initialise the network and train it on ``X`` and ``y``.
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
-            Numeric features.
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
+            Numeric features, or a DataFrame that may also hold categorical, string and
+            bool columns and NaN (see Notes of the class).
         y : array-like of shape (n_samples,) or (n_samples, n_tasks), Series or DataFrame
             One column per task; NaN or None marks a missing label.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -581,6 +670,10 @@ class MMoERegressorClassifier(NeuralNet):
         self : MMoERegressorClassifier
         """
         self._validate_own_params()
+        if self.warm_start and self.__sklearn_is_fitted__():
+            return self._continue_training(
+                X, y, sample_weight, "fit with warm_start=True", eval_set
+            )
         for name in ("n_iter_", "task_types_"):
             self.__dict__.pop(name, None)
         self.initialized_ = False
@@ -603,8 +696,12 @@ class MMoERegressorClassifier(NeuralNet):
         """Train for ``max_epochs`` more epochs, without re-initialising a fitted network.
 
         The first call fixes the tasks and their classes; later calls must use the same
-        columns and known labels. Rows are never held out here: ``early_stopping="auto"``
-        means off, and only ``early_stopping=True`` stops on a validation share.
+        columns and known labels. Parameters changed with ``set_params`` in between
+        apply when they concern training (``lr``, ``max_epochs``, ``optimizer__*``, ...);
+        one that shapes the network or its loss (``n_experts``, ``gate_dropout``,
+        ``task_weights``, ...) raises a ValueError telling to call ``fit`` (see Notes
+        of the class). Rows are never held out here: ``early_stopping="auto"`` means
+        off, and only ``early_stopping=True`` stops on a validation share.
 
         Parameters
         ----------
@@ -615,14 +712,13 @@ class MMoERegressorClassifier(NeuralNet):
         -------
         self : MMoERegressorClassifier
         """
-        first_call = not hasattr(self, "n_iter_")
-        if first_call:
-            self._validate_own_params()
-            self.initialized_ = False
-            self._stops_early = self.early_stopping is True
-        dataset = self._training_dataset(X, y, sample_weight, reset=first_call)
+        self._validate_own_params()
+        if self.__sklearn_is_fitted__():
+            return self._continue_training(X, y, sample_weight, "partial_fit")
+        self.initialized_ = False
+        self._stops_early = self.early_stopping is True
         self._eval_dataset = None
-        self._train(dataset)
+        self._train(self._training_dataset(X, y, sample_weight, reset=True))
         return self
 
     def __sklearn_is_fitted__(self):
@@ -648,7 +744,7 @@ class MMoERegressorClassifier(NeuralNet):
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
 
         Returns
         -------
@@ -669,7 +765,7 @@ class MMoERegressorClassifier(NeuralNet):
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_samples, n_features)
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
 
         Returns
         -------
@@ -688,7 +784,7 @@ class MMoERegressorClassifier(NeuralNet):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like, sparse matrix or DataFrame, as at fit
 
         Returns
         -------
@@ -717,7 +813,7 @@ class MMoERegressorClassifier(NeuralNet):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like, sparse matrix or DataFrame, as at fit
         y : array-like, Series or DataFrame, as at fit
         sample_weight : array-like of shape (n_samples,), default=None
 

@@ -74,7 +74,8 @@ class FeatureEncoder:
         The levels seen at fit for each categorical column.
     numeric_mean_, numeric_scale_ : ndarray of shape (n_numeric,)
         Per-column statistics of the training rows (NaN ignored; a constant column gets
-        scale 1), used to standardise inside the network.
+        scale 1), used to standardise inside the network. Columns holding only 0 and 1
+        (bool, one-hot) get mean 0 and scale 1: they enter as they are.
     numeric_missing_ : ndarray of bool, shape (n_numeric,)
         Which numeric columns held NaN at fit; the network adds an indicator for each.
     """
@@ -89,6 +90,10 @@ class FeatureEncoder:
             column = X_tensor[:, k].numpy().astype(np.float64)
             present = column[~np.isnan(column)]
             missing[k] = len(present) < len(column)
+            if ((present == 0) | (present == 1)).all():
+                # 0/1 columns (bool, one-hot) stay as they are: standardising a rare
+                # indicator would give its few ones values of 30 and more.
+                continue
             if len(present):
                 mean[k] = present.mean()
                 std = present.std()

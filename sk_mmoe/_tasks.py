@@ -13,111 +13,28 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ._task_kinds import (
+    TASK_KINDS,
+    TaskKindWarning,
+    check_kind_fits_column,
+    infer_kind_with_doubt,
+    infer_task_kind,
+    plain,
+    plain_list,
+    resolve_requested_kinds,
+)
 from ._task_weights import UncertaintyWeights
 
-TASK_KINDS = ("regression", "binary", "multiclass")
+# Beyond this magnitude a prediction a few standard deviations away could overflow float64.
+_LARGEST_TARGET = np.finfo(np.float64).max / 1e3
 
-# Integer targets are classes by scikit-learn's convention; past this many classes the
-# column is more likely a count or a measurement, so the user is told how to say so.
-MANY_CLASSES_WARNING = 20
-
-
-class TaskKindWarning(UserWarning):
-    """A task kind was inferred that the user may not have meant.
-
-    Examples
-    --------
-    Integers are class labels by scikit-learn's convention; many distinct values suggest
-    a quantity instead:
-
-    >>> import warnings
-    >>> import numpy as np
-    >>> from sk_mmoe import MMoERegressorClassifier, TaskKindWarning
-    >>> X, years = np.random.RandomState(0).normal(size=(90, 2)), np.arange(90) % 30
-    >>> with warnings.catch_warnings(record=True) as caught:
-    ...     warnings.simplefilter("always")
-    ...     model = MMoERegressorClassifier(max_epochs=1).fit(X, years)
-    >>> caught[0].category is TaskKindWarning, model.task_types_
-    (True, ['multiclass'])
-    >>> MMoERegressorClassifier(tasks="regression", max_epochs=1).fit(X, years).task_types_
-    ['regression']
-    """
-
-
-def _column_values_kind(values):
-    """Classify a column's values as "bool", "integer", "float" or "label".
-
-    Object columns are judged by what they hold, so a numpy object array that mixes a
-    float column with a string column still has a numeric column.
-    """
-    dtype = values.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        return "label"
-    if pd.api.types.is_bool_dtype(dtype):
-        return "bool"
-    if pd.api.types.is_integer_dtype(dtype):
-        return "integer"
-    if pd.api.types.is_float_dtype(dtype):
-        return "float"
-    if pd.api.types.is_complex_dtype(dtype):
-        return "complex"
-    inferred = pd.api.types.infer_dtype(values, skipna=True)
-    return {
-        "boolean": "bool",
-        "integer": "integer",
-        "floating": "float",
-        "mixed-integer-float": "float",
-        "decimal": "float",
-        "complex": "complex",
-    }.get(inferred, "label")
-
-
-def infer_task_kind(values):
-    """Infer the task kind of one target column (missing labels ignored).
-
-    The rule, applied to the non-missing values:
-
-    - bool, string, object or category values: ``"binary"`` with two classes,
-      ``"multiclass"`` with more;
-    - integer values: the same (scikit-learn's convention for integer labels);
-    - float values: ``"regression"``, unless the values are exactly {0, 1}, which is
-      ``"binary"`` (stacking numpy columns turns 0/1 labels into floats). Whole-number
-      floats such as grams or years stay regression.
-
-    Parameters
-    ----------
-    values : pandas.Series
-        One target column, missing labels included.
-
-    Returns
-    -------
-    kind : {"regression", "binary", "multiclass"}
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from sk_mmoe import infer_task_kind
-    >>> infer_task_kind(pd.Series([1.5, 2.0, 0.3]))
-    'regression'
-    >>> infer_task_kind(pd.Series([0.0, 1.0, None]))
-    'binary'
-    >>> infer_task_kind(pd.Series(["low", "mid", "high"]))
-    'multiclass'
-    """
-    kind = _column_values_kind(values)
-    labelled = values[values.notna()]
-    if kind == "float":
-        unique = pd.unique(labelled.to_numpy(dtype=float))
-        if len(unique) == 2 and set(unique.tolist()) == {0.0, 1.0}:
-            return "binary"
-        return "regression"
-    n_classes = labelled.nunique()
-    return "binary" if n_classes <= 2 else "multiclass"
-
+__all__ = ["TASK_KINDS", "MultiTaskLoss", "TargetEncoder", "TaskKindWarning", "infer_task_kind"]
 
 def _as_frame(y):
     """Return ``(frame, layout)`` for any accepted ``y``; the caller's object is untouched."""
     if isinstance(y, pd.DataFrame):
+        if y.shape[1] == 0:
+            raise ValueError("y has 0 columns; at least one target column is required.")
         return y, "frame"
     if isinstance(y, pd.Series):
         name = 0 if y.name is None else y.name
@@ -156,61 +73,43 @@ class TaskSpec:
         return len(self.classes) if self.kind == "multiclass" else 1
 
 
-def _resolve_requested_kinds(tasks, names):
-    """Map the ``tasks`` parameter to one requested kind (or "auto") per column."""
-    if isinstance(tasks, str):
-        requested = [tasks] * len(names)
-    elif isinstance(tasks, dict):
-        unknown = [key for key in tasks if key not in names]
-        if unknown:
-            raise ValueError(
-                f"tasks names unknown task(s) {unknown}; the target columns are {list(names)}."
-            )
-        requested = [tasks.get(name, "auto") for name in names]
-    else:
-        requested = list(tasks)
-        if len(requested) != len(names):
-            raise ValueError(
-                f"tasks has {len(requested)} entries but y has {len(names)} columns "
-                f"{list(names)}; give one kind per column, or a dict."
-            )
-    for name, kind in zip(names, requested):
-        if kind != "auto" and kind not in TASK_KINDS:
-            raise ValueError(
-                f"tasks: task {name!r} has kind {kind!r}; allowed kinds are "
-                f"{('auto',) + TASK_KINDS}."
-            )
-    return requested
-
-
-def _check_kind_fits_column(name, kind, column):
-    values_kind = _column_values_kind(column)
-    labelled = column[column.notna()]
-    if kind == "regression" and values_kind not in ("float", "integer"):
-        example = labelled.iloc[0] if len(labelled) else None
-        raise ValueError(
-            f"Task {name!r} is set to 'regression' but its column holds non-numeric "
-            f"values (e.g. {example!r}, dtype {column.dtype}); regression needs numbers. "
-            "Allowed kinds for this column: 'binary' or 'multiclass'."
-        )
-    if values_kind == "complex":
-        raise ValueError(f"Task {name!r}: complex values are not supported as targets.")
-    if kind == "regression":
+def _check_one_label_type(labelled):
+    # True == 1 for pandas' unique, so a column mixing bool with numbers would merge
+    # labels at fit and then reject one of them as unseen; refuse it up front.
+    if labelled.dtype != object:
         return
-    n_classes = labelled.nunique()
-    if n_classes < 2:
+    examples = {}
+    for value in labelled:
+        examples.setdefault(_label_key(value)[0], plain(value))
+    if len(examples) > 1:
+        types = sorted({type(v).__name__ for v in examples.values()})
         raise ValueError(
-            f"Task {name!r} ({kind}) has 1 class ({labelled.iloc[0]!r}) among its "
-            "labelled rows; a classification task needs at least 2 classes."
+            f"Target column {labelled.name!r} mixes label types {types} (e.g. "
+            f"{', '.join(repr(v) for v in examples.values())}); use one type per column, "
+            "e.g. convert it with astype(bool), astype(int) or astype(str)."
         )
-    if kind == "binary" and n_classes > 2:
+
+
+def _standardisation(name, values):
+    """Mean and standard deviation of a regression column, free of overflow and underflow."""
+    peak = float(np.abs(values).max())
+    if peak > _LARGEST_TARGET:
         raise ValueError(
-            f"Task {name!r} is set to 'binary' but has {n_classes} classes; "
-            "use 'multiclass'."
+            f"Target column {name!r} holds values up to {peak:.3g} in magnitude; regression "
+            f"targets must stay below {_LARGEST_TARGET:.3g} so that standardised values and "
+            "predictions stay finite. Rescale the column (divide it by a power of ten)."
         )
+    if peak == 0:
+        return 0.0, 1.0
+    # Squares overflow beyond ~1e154 and underflow below ~1e-154: compute the moments of
+    # the values divided by their largest magnitude, then scale them back.
+    unit = values / peak
+    scale = float(unit.std()) * peak
+    return float(unit.mean()) * peak, scale if scale > 0 else 1.0
 
 
 def _sorted_classes(labelled):
+    _check_one_label_type(labelled)
     try:
         classes = np.sort(pd.unique(labelled.to_numpy()))
     except TypeError as exc:
@@ -242,6 +141,8 @@ class TargetEncoder:
     specs_ : list of TaskSpec
     layout_ : {"frame", "series", "1d", "2d"}
         The form ``y`` had at fit, which predictions take back.
+    object_array_ : bool
+        Whether ``y`` was a 2-D object array, whose predictions keep each column's types.
     """
 
     def __init__(self, tasks="auto"):
@@ -249,10 +150,13 @@ class TargetEncoder:
 
     def fit(self, y):
         frame, self.layout_ = _as_frame(y)
+        # An object array keeps each column's label type in predictions (bool stays bool
+        # beside a float column instead of becoming 0.0/1.0).
+        self.object_array_ = self.layout_ == "2d" and np.asarray(y).dtype == object
         names = list(frame.columns)
         if len(set(names)) != len(names):
             raise ValueError(f"y has duplicated column names {names}; task names must be unique.")
-        requested = _resolve_requested_kinds(self.tasks, names)
+        requested = resolve_requested_kinds(self.tasks, names)
         self.specs_ = [self._fit_column(name, kind, frame[name]) for name, kind in zip(names, requested)]
         return self
 
@@ -263,27 +167,24 @@ class TargetEncoder:
                 f"Target column {name!r} has no labels at all (every value is missing); "
                 "drop the column or provide labels."
             )
-        kind = infer_task_kind(column) if requested == "auto" else requested
-        _check_kind_fits_column(name, kind, column)
+        if requested == "auto":
+            kind, doubt = infer_kind_with_doubt(column)
+        else:
+            kind, doubt = requested, None
+        check_kind_fits_column(name, kind, column)
+        if doubt is not None:
+            warnings.warn(
+                f"Target column {name!r} " + doubt.replace("%r", repr(name)),
+                TaskKindWarning,
+                stacklevel=4,
+            )
         if kind == "regression":
             values = labelled.to_numpy(dtype=np.float64)
             if not np.isfinite(values).all():
                 raise ValueError(f"Target column {name!r} contains infinity; regression targets must be finite.")
-            scale = float(values.std())
-            return TaskSpec(name, kind, mean=float(values.mean()), scale=scale if scale > 0 else 1.0)
+            mean, scale = _standardisation(name, values)
+            return TaskSpec(name, kind, mean=mean, scale=scale)
         classes = _sorted_classes(labelled)
-        if (
-            requested == "auto"
-            and _column_values_kind(column) == "integer"
-            and len(classes) > MANY_CLASSES_WARNING
-        ):
-            warnings.warn(
-                f"Target column {name!r} holds integers with {len(classes)} distinct values "
-                "and was inferred as 'multiclass'. If it is a quantity, pass "
-                f"tasks={{{name!r}: 'regression'}}.",
-                TaskKindWarning,
-                stacklevel=4,
-            )
         dtype = column.dtype if isinstance(column.dtype, pd.CategoricalDtype) else None
         return TaskSpec(name, kind, classes=classes, label_dtype=dtype)
 
@@ -291,8 +192,12 @@ class TargetEncoder:
     def names(self):
         return [spec.name for spec in self.specs_]
 
-    def select_columns(self, y):
-        """Return ``y`` as a frame whose columns line up with the fitted tasks."""
+    def select_columns(self, y, allow_extra=True):
+        """Return ``y`` as a frame whose columns line up with the fitted tasks.
+
+        With ``allow_extra=False`` a DataFrame column that is not a fitted task is an
+        error instead of being left out.
+        """
         frame, layout = _as_frame(y)
         if layout == "frame" and self.layout_ == "frame":
             missing = [name for name in self.names if name not in frame.columns]
@@ -300,6 +205,14 @@ class TargetEncoder:
                 raise ValueError(
                     f"y is missing the task column(s) {missing}; the model was fitted on "
                     f"{self.names}."
+                )
+            extra = [name for name in frame.columns if name not in self.names]
+            if extra and not allow_extra:
+                raise ValueError(
+                    f"y has column(s) {extra} that are not tasks of the fitted model "
+                    f"{self.names}; the tasks are fixed when the network is first trained. "
+                    "Drop the column(s), or call fit (with warm_start=False) to train a new "
+                    "network on the new set of tasks."
                 )
             return frame[self.names]
         if frame.shape[1] != len(self.specs_):
@@ -320,22 +233,33 @@ class TargetEncoder:
         ValueError
             If a classification column holds a label not seen at fit.
         """
-        frame = self.select_columns(y)
+        frame = self.select_columns(y, allow_extra=False)
         encoded = np.full(frame.shape, np.nan, dtype=np.float32)
         for t, spec in enumerate(self.specs_):
             column = frame.iloc[:, t]
             present = column.notna().to_numpy()
             if spec.kind == "regression":
-                _check_kind_fits_column(spec.name, "regression", column)
+                check_kind_fits_column(spec.name, "regression", column)
                 values = column[present].to_numpy(dtype=np.float64)
-                encoded[present, t] = (values - spec.mean) / spec.scale
+                with np.errstate(over="ignore", invalid="ignore"):
+                    standardised = ((values - spec.mean) / spec.scale).astype(np.float32)
+                if not np.isfinite(standardised).all():
+                    raise ValueError(
+                        f"Target column {spec.name!r} holds values (up to "
+                        f"{np.abs(values).max():.3g}) too far from those of the first fit "
+                        f"(mean {spec.mean:.3g}, standard deviation {spec.scale:.3g}) to be "
+                        "standardised; call fit to rescale, or rescale the column."
+                    )
+                encoded[present, t] = standardised
                 continue
-            codes, unseen = self.encode_labels(t, column[present].to_numpy())
+            labels = column[present].to_numpy()
+            codes, unseen = self.encode_labels(t, labels)
             if unseen.any():
+                shown = {_label_key(v): plain(v) for v in labels[unseen]}
                 raise ValueError(
                     f"Target column {spec.name!r} holds label(s) "
-                    f"{sorted(map(str, set(column[present].to_numpy()[unseen])))} not seen at the first fit; "
-                    f"known classes are {list(spec.classes)}."
+                    f"{sorted(shown.values(), key=repr)} not seen at the first fit; "
+                    f"known classes are {plain_list(spec.classes)}."
                 )
             encoded[present, t] = codes
         return encoded
@@ -401,7 +325,7 @@ class TargetEncoder:
             return series.astype(dtype) if dtype is not None else series
         if self.layout_ == "1d":
             return columns[0]
-        return _stack_columns(columns)
+        return _stack_columns(columns, keep_types=getattr(self, "object_array_", False))
 
 
 def _label_key(value):
@@ -416,9 +340,9 @@ def _label_key(value):
     return (type(value).__name__, value)
 
 
-def _stack_columns(columns):
+def _stack_columns(columns, keep_types=False):
     kinds = {np.asarray(c).dtype.kind for c in columns}
-    numeric = kinds <= set("biuf")
+    numeric = kinds <= set("biuf") and not (keep_types and len(kinds) > 1)
     dtype = np.result_type(*columns) if numeric or len(kinds) == 1 else object
     return np.column_stack([np.asarray(c, dtype=dtype) for c in columns])
 

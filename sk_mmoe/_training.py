@@ -10,9 +10,10 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-# Below this many training rows, "auto" trains without a hold-out: a 10% validation
-# share of a few hundred rows is too noisy to stop on, and costs rows the model needs.
-EARLY_STOPPING_MIN_ROWS = 1000
+# Below this many training rows, "auto" trains without a hold-out: a 10% share would be
+# under 10 rows. From 100 rows on, stopping on a hold-out beat fixed epochs on the
+# validation rows of the panel's small tables (benchmarks/results/quality_selection.md).
+EARLY_STOPPING_MIN_ROWS = 100
 # "auto" batch size: enough optimizer steps per epoch on small data, 256 from 4,096 rows.
 MAX_AUTO_BATCH_SIZE = 256
 MIN_AUTO_BATCH_SIZE = 16

@@ -6,6 +6,7 @@ any data afterwards.
 """
 
 import warnings
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -268,6 +269,15 @@ class GateUtilization(Callback):
         self.max_rows = max_rows
         self.warn = warn
 
+    def initialize(self):
+        rows = self.max_rows
+        if not isinstance(rows, Integral) or isinstance(rows, bool) or rows < 1:
+            raise ValueError(
+                "GateUtilization's max_rows (callbacks__gate_utilization__max_rows) must be "
+                f"an integer >= 1; got {self.max_rows!r}."
+            )
+        return super().initialize()
+
     def _rows(self, dataset_train, dataset_valid):
         dataset = dataset_valid if dataset_valid is not None and len(dataset_valid) else dataset_train
         X = dataset.X
@@ -297,8 +307,10 @@ class GateUtilization(Callback):
         if not self.warn or not net.history or "gate_utilization" not in net.history[-1]:
             return
         # After early stopping the network holds the best epoch's weights: judge those.
+        # Whether this call stopped early is the estimator's decision (early_stopping may
+        # be "auto", and partial_fit never holds rows out unless it is True).
         best = [epoch for epoch in net.history if epoch.get("valid_loss_best")]
-        if getattr(net, "early_stopping", False) and best:
+        if getattr(net, "_stops_early", False) and best:
             record = best[-1]
         else:
             record = net.history[-1]

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
 
 def _accuracy(y_true, y_pred, sample_weight, classes):
@@ -120,6 +120,7 @@ def task_scores(estimator, X, y, metric=None, sample_weight=None, tasks=None):
     model = _final_model(estimator)
     encoder = model._target_encoder
     truth = encoder.select_columns(y)
+    weight = _check_lengths(X, truth, sample_weight)
     chosen = model.task_names_ if tasks is None else list(tasks)
     unknown = [task for task in chosen if task not in model.task_names_]
     if unknown:
@@ -135,7 +136,6 @@ def task_scores(estimator, X, y, metric=None, sample_weight=None, tasks=None):
     if "proba" in needs.values():
         probas = estimator.predict_proba(X)
         probas = probas if isinstance(probas, list) else [probas]
-    weight = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
     scores = {}
     for t, (task, kind) in enumerate(kinds.items()):
         if task not in chosen:
@@ -173,6 +173,27 @@ def task_scores(estimator, X, y, metric=None, sample_weight=None, tasks=None):
             )
         )
     return scores
+
+
+def _check_lengths(X, truth, sample_weight):
+    """Refuse ``y`` or ``sample_weight`` whose length differs from ``X``'s, before predicting;
+    return the weights as a float array (or None)."""
+    n_rows = _num_samples(X)
+    if len(truth) != n_rows:
+        raise ValueError(
+            "Found input variables with inconsistent numbers of samples: X has "
+            f"{n_rows} rows but y has {len(truth)}."
+        )
+    if sample_weight is None:
+        return None
+    weight = np.asarray(sample_weight, dtype=float)
+    if weight.shape != (n_rows,):
+        raise ValueError(
+            "Found input variables with inconsistent numbers of samples: X has "
+            f"{n_rows} rows but sample_weight has shape {weight.shape}; it needs one "
+            "weight per row."
+        )
+    return weight
 
 
 def _as_label_array(labels, classes):

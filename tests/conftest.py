@@ -1,7 +1,10 @@
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 # The suite runs in two xdist workers on two cores: one torch thread each avoids the
 # oversubscription that makes small-batch training many times slower.
@@ -40,3 +43,21 @@ def mixed_data():
         }
     )
     return X, y
+
+
+# Property-based tests (tests/test_properties.py): a fixed, derandomized budget in CI, and a
+# longer search with HYPOTHESIS_PROFILE=long.
+settings.register_profile(
+    "ci",
+    max_examples=30,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "long",
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

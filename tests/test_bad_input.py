@@ -3,7 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.exceptions import NotFittedError
+from sklearn.metrics import r2_score
 
 from sk_mmoe import MMoERegressorClassifier, NonFiniteLossError
 
@@ -141,16 +143,17 @@ def test_routing_network_parameters_is_refused(mixed_data):
 
 def test_non_finite_loss_stops_training_and_names_epoch_and_task(mixed_data, small_params):
     X, y = mixed_data
-    huge = X * 1e30  # finite in float32, but squares overflow in the first epoch
+    # Features are standardised inside the model, so only a runaway optimizer can
+    # overflow now: steps of 1e25 blow the weights, and the outputs, up at once.
     with pytest.raises(NonFiniteLossError, match=r"in epoch 1 for task\(s\) 'amount' \(regression\)"):
-        MMoERegressorClassifier(**small_params).fit(huge, y)
+        MMoERegressorClassifier(**dict(small_params, lr=1e25)).fit(X, y)
 
 
 def test_failed_fit_leaves_no_usable_model(mixed_data, small_params):
     X, y = mixed_data
     model = MMoERegressorClassifier(**small_params).fit(X, y)
     with pytest.raises(NonFiniteLossError):
-        model.fit(X * 1e30, y)
+        model.set_params(lr=1e25).fit(X, y)
     with pytest.raises(NotFittedError):
         model.predict(X)
 
@@ -203,3 +206,137 @@ def test_negative_sample_weight(mixed_data, small_params):
     X, y = mixed_data
     with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
         MMoERegressorClassifier(**small_params).fit(X, y, sample_weight=-np.ones(400))
+
+
+# -- issue 11: silent wrong results ---------------------------------------------------
+
+
+def test_integer_labels_with_a_missing_value_are_predicted_as_labels(mixed_data, small_params):
+    X, y = mixed_data
+    y = y.copy()
+    y.loc[0, "segment"] = np.nan  # pandas makes the int column float64
+    model = MMoERegressorClassifier(**dict(small_params, max_epochs=2)).fit(X, y)
+    assert model.task_types_ == ["regression", "binary", "multiclass"]
+    assert set(model.predict(X)["segment"]) <= {0.0, 1.0, 2.0}
+    assert model.predict_proba(X)[2].shape == (400, 3)
+
+
+@pytest.mark.parametrize("magnitude", [1e160, 1e-170])
+def test_regression_targets_of_extreme_magnitude_predict_finite_values(mixed_data, small_params, magnitude):
+    X, y = mixed_data
+    target = (y["amount"] - 50.0) * magnitude
+    model = MMoERegressorClassifier(**small_params).fit(X, target)
+    pred = model.predict(X)
+    assert np.isfinite(pred).all()
+    # It learned, which it cannot with a scale of 1 (or inf); scikit-learn's r2 itself
+    # overflows at this magnitude, so compare in units of the magnitude.
+    assert r2_score(target / magnitude, pred / magnitude) > 0.8
+
+
+# -- issue 11: errors that name the parameter or column --------------------------------
+
+
+def test_score_with_y_of_the_wrong_length(fitted, mixed_data):
+    X, y = mixed_data
+    with pytest.raises(ValueError, match="inconsistent numbers of samples: X has 400 rows but y has 10"):
+        fitted.score(X, y.iloc[:10])
+
+
+def test_score_with_sample_weight_of_the_wrong_length(fitted, mixed_data):
+    X, y = mixed_data
+    with pytest.raises(ValueError, match=r"inconsistent numbers of samples: X has 400 rows but sample_weight has shape \(5,\)"):
+        fitted.score(X, y, sample_weight=np.ones(5))
+
+
+def test_frame_y_without_columns(mixed_data, small_params):
+    X, y = mixed_data
+    with pytest.raises(ValueError, match="y has 0 columns; at least one target column"):
+        MMoERegressorClassifier(**small_params).fit(X, y[[]])
+
+
+def test_object_column_mixing_true_with_numbers_at_first_fit(mixed_data, small_params):
+    X, y = mixed_data
+    y = y.assign(flag=pd.Series([True, 1, 0, False] * 100, dtype=object))
+    with pytest.raises(ValueError, match=r"'flag' mixes label types \['bool', 'int'\]"):
+        MMoERegressorClassifier(**small_params).fit(X, y)
+
+
+@pytest.mark.parametrize("weights", [["a", 1, 1], {"churn": "high"}, [None, 1, 1]])
+def test_task_weights_that_are_not_numbers(mixed_data, small_params, weights):
+    X, y = mixed_data
+    with pytest.raises(ValueError, match=r"task_weights must hold numbers.*got"):
+        MMoERegressorClassifier(**small_params, task_weights=weights).fit(X, y)
+
+
+@pytest.mark.parametrize("callbacks", [[1], [("log", "print")], ["EarlyStopping"]])
+def test_callbacks_that_are_not_callbacks(mixed_data, small_params, callbacks):
+    X, y = mixed_data
+    with pytest.raises(ValueError, match=r"callbacks\[0\] must be a skorch Callback.*got"):
+        MMoERegressorClassifier(**small_params, callbacks=callbacks).fit(X, y)
+
+
+@pytest.mark.parametrize("prefix", ["iterator_train", "iterator_valid"])
+@pytest.mark.parametrize("size", [0, -2, 2.5])
+def test_routed_batch_size_obeys_batch_sizes_rule(mixed_data, small_params, prefix, size):
+    X, y = mixed_data
+    model = MMoERegressorClassifier(**small_params, **{f"{prefix}__batch_size": size})
+    with pytest.raises(ValueError, match=rf"'{prefix}__batch_size' parameter .* Got {size} instead"):
+        model.fit(X, y)
+
+
+def test_routed_batch_size_that_is_valid_is_used(mixed_data, small_params):
+    X, y = mixed_data
+    params = dict(small_params, max_epochs=1, early_stopping=False)
+    model = MMoERegressorClassifier(**params, iterator_train__batch_size=100)
+    assert len(model.fit(X, y).history_[-1, "batches"]) == 4
+
+
+def test_optimizer_that_returns_no_optimizer(mixed_data, small_params):
+    X, y = mixed_data
+    model = MMoERegressorClassifier(**small_params, optimizer=lambda params, lr: 3)
+    with pytest.raises(TypeError, match=r"optimizer must be a torch.optim.Optimizer .*returned 3 \(int\)"):
+        model.fit(X, y)
+
+
+def test_optimizer_that_cannot_be_built_names_its_arguments(mixed_data, small_params):
+    X, y = mixed_data
+    model = MMoERegressorClassifier(**small_params, optimizer__betas_typo=0.5)
+    with pytest.raises(TypeError, match=r"optimizer=<class 'torch.optim.adam.Adam'> could not be built .*optimizer__betas_typo.*betas_typo"):
+        model.fit(X, y)
+
+
+def test_setting_the_optimizer_of_a_fitted_model(fitted, mixed_data):
+    X, y = mixed_data
+    fitted.set_params(optimizer=torch.optim.SGD)  # skorch failed here on a fitted net
+    assert isinstance(fitted.fit(X, y).optimizer_, torch.optim.SGD)
+
+
+def test_labels_in_messages_print_as_python_values(fitted, mixed_data):
+    X, y = mixed_data
+    bad = y.copy()
+    bad.loc[0, "churn"] = "maybe"
+    with pytest.raises(ValueError, match=r"\['maybe'\] not seen at the first fit; known classes are \['no', 'yes'\]\."):
+        fitted.partial_fit(X, bad)
+    bad = y.copy()
+    bad.loc[0, "segment"] = 7
+    with pytest.raises(ValueError, match=r"\[7\] not seen at the first fit; known classes are \[0, 1, 2\]\."):
+        fitted.partial_fit(X, bad)
+    one_class = y.assign(segment=np.int64(4))
+    with pytest.raises(ValueError, match=r"has 1 class \(4\)"):
+        MMoERegressorClassifier(max_epochs=1).fit(X, one_class)
+
+
+def test_epoch_count_matches_history_after_a_failed_partial_fit(fitted, mixed_data):
+    X, y = mixed_data
+    with pytest.raises(NonFiniteLossError):
+        fitted.partial_fit(X * 1e30, y)
+    assert fitted.n_iter_ == len(fitted.history_) == 3
+    assert fitted.predict(X).shape == (400, 3)  # a fitted model stays usable
+
+
+@pytest.mark.parametrize("rows", [0, -5, 1.5, True])
+def test_gate_utilization_needs_a_positive_number_of_rows(mixed_data, small_params, rows):
+    X, y = mixed_data
+    model = MMoERegressorClassifier(**small_params, callbacks__gate_utilization__max_rows=rows)
+    with pytest.raises(ValueError, match=rf"callbacks__gate_utilization__max_rows\) must be an integer >= 1; got {rows}"):
+        model.fit(X, y)

@@ -91,7 +91,7 @@ def test_history_records_gate_diagnostics_every_epoch(mixed_data, small_params):
     X, y = mixed_data
     with warnings.catch_warnings():
         warnings.simplefilter("error", GatePolarizationWarning)
-        model = MMoERegressorClassifier(**dict(small_params, max_epochs=4)).fit(X, y)
+        model = MMoERegressorClassifier(**dict(small_params, max_epochs=4, early_stopping=False, numeric_embedding=None)).fit(X, y)
     assert len(model.history[:, "gate_utilization"]) == 4
     utilization = np.array(model.history[-1, "gate_utilization"])
     assert utilization.shape == (3, 3)

@@ -113,7 +113,7 @@ def test_arrays_with_nan_are_imputed_and_flagged(mixed_data, small_params):
     X, y = mixed_data
     X = X.copy()
     X[::5, 0] = np.nan
-    model = MMoERegressorClassifier(**small_params).fit(X, y)
+    model = MMoERegressorClassifier(**dict(small_params, numeric_embedding=None)).fit(X, y)
     assert model._feature_encoder.numeric_missing_.tolist() == [True] + [False] * 5
     assert model.module_.embedding.out_features == 6 + 1
     assert not model.predict(X).isna().any().any()
@@ -141,3 +141,27 @@ def test_pipeline_and_array_paths_still_work(raw_frame, small_params):
 
     model = make_pipeline(prep, MMoERegressorClassifier(**small_params)).fit(X, y)
     assert model.predict(X).index.equals(X.index)
+
+
+def test_auto_numeric_embedding_is_piecewise_linear_for_narrow_dense_X(mixed_data, small_params):
+    import scipy.sparse as sp
+
+    X, y = mixed_data
+    params = dict(small_params, max_epochs=1)
+    dense = MMoERegressorClassifier(**params).fit(X, y)
+    assert dense._feature_encoder.numeric_embedding_ == "piecewise_linear"
+    assert dense.module_.embedding.out_features == 6 * 16
+    sparse = MMoERegressorClassifier(**params).fit(sp.csr_matrix(X), y)
+    assert sparse._feature_encoder.numeric_embedding_ is None
+    wide = np.random.RandomState(0).normal(size=(len(X), 101))
+    assert MMoERegressorClassifier(**params).fit(wide, y)._feature_encoder.numeric_embedding_ is None
+
+
+def test_indicator_columns_are_not_standardised(small_params):
+    # A rare one-hot column keeps its 0/1 values; standardising would make its ones ~30.
+    rng = np.random.RandomState(0)
+    X = np.c_[rng.normal(5, 2, 1000), (np.arange(1000) == 3).astype(float)]
+    model = MMoERegressorClassifier(**dict(small_params, max_epochs=1)).fit(X, X[:, 0])
+    encoder = model._feature_encoder
+    assert encoder.numeric_mean_[1] == 0 and encoder.numeric_scale_[1] == 1
+    assert encoder.numeric_mean_[0] == pytest.approx(5, abs=0.2)

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,9 +20,19 @@ from sk_mmoe._tasks import MultiTaskLoss, TargetEncoder, TaskKindWarning, infer_
         (pd.Series([0.0, 1.0, 1.0]), "binary"),
         (pd.Series([0.0, 1.0, np.nan]), "binary"),
         (pd.Series([0.5, 1.0, 2.0]), "regression"),
-        # Whole-number floats are measurements (grams, years), not classes.
+        # Whole-number floats spread over a wide range are measurements (grams, years).
         (pd.Series([1200.0, 1350.0, 980.0]), "regression"),
+        (pd.Series([1987.0, 2019.0, 1987.0, 2019.0, 2003.0, 2003.0]), "regression"),
+        # A few distinct whole numbers in a few rows say nothing: regression, as before.
         (pd.Series([0.0, 2.0, 1.0]), "regression"),
+        # Few dense repeated whole-number floats are class codes (type_of_target's rule).
+        (pd.Series([2.0, 0.0, np.nan, 1.0, 0.0, 2.0, 1.0]), "multiclass"),
+        (pd.Series([1.0, 2.0, np.nan, 1.0, 2.0]), "binary"),
+        (pd.Series([-1.0, 1.0, 1.0, -1.0]), "binary"),
+        # Many distinct whole numbers: a quantity.
+        (pd.Series(np.arange(60, dtype=float) % 30), "regression"),
+        # A single value is a constant quantity, not one class.
+        (pd.Series([3.0, 3.0, np.nan]), "regression"),
         (pd.Series(np.array([1.5, 2.5, 3.5], dtype=object)), "regression"),
         (pd.Series(np.array(["x", None, "y"], dtype=object)), "binary"),
         (pd.Series([1, 0, None], dtype="Int64"), "binary"),
@@ -142,3 +154,123 @@ def test_loss_weights_samples_and_tasks():
     per_task = loss.per_task(outputs, targets, weights)
     torch.testing.assert_close(per_task, torch.tensor([(3 * 1 + 9) / 4, (3 * 4 + 16) / 4]))
     torch.testing.assert_close(loss(outputs, targets, weights), 2.0 * per_task[0] + 0.5 * per_task[1])
+
+
+def _fit_kinds(y, **kwargs):
+    return [s.kind for s in TargetEncoder(**kwargs).fit(y).specs_]
+
+
+def test_integer_labels_with_a_missing_value_stay_classification():
+    # pandas turns an int column with a NaN into float64; it must not become regression.
+    y = pd.DataFrame({"c": np.arange(60) % 3, "r": np.linspace(0, 1, 60)})
+    y.loc[0, "c"] = np.nan
+    assert y["c"].dtype == np.float64
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TaskKindWarning)  # the common case stays quiet
+        encoder = TargetEncoder().fit(y)
+    assert [s.kind for s in encoder.specs_] == ["multiclass", "regression"]
+    assert encoder.specs_[0].classes.tolist() == [0.0, 1.0, 2.0]
+
+
+def test_whole_number_floats_without_missing_values_warn_with_the_override():
+    y = pd.DataFrame({"rating": np.arange(40) % 5 + 1.0})
+    message = r"'rating' holds whole-number floats with 5 distinct.*tasks=\{'rating': 'regression'\}"
+    with pytest.warns(TaskKindWarning, match=message):
+        assert _fit_kinds(y) == ["multiclass"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TaskKindWarning)  # an explicit kind is not doubted
+        assert _fit_kinds(y, tasks={"rating": "regression"}) == ["regression"]
+
+
+def test_repeated_measurements_warn_that_they_could_be_classes():
+    grams = pd.DataFrame({"grams": np.tile([250.0, 500.0, 1000.0], 10)})
+    message = (
+        r"'grams' .*3 distinct values \(250, 500, 1000\).*'regression'"
+        r".*tasks=\{'grams': 'multiclass'\}"
+    )
+    with pytest.warns(TaskKindWarning, match=message):
+        assert _fit_kinds(grams) == ["regression"]
+    assert _fit_kinds(grams, tasks="multiclass") == ["multiclass"]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.RandomState(0).normal(size=50),  # measurements with decimals
+        np.round(np.random.RandomState(0).uniform(500, 3000, size=50)),  # whole grams
+        np.random.RandomState(0).uniform(5, 30, size=50).round(2),  # prices
+    ],
+)
+def test_measurements_stay_regression_without_a_warning(values):
+    values = values.copy()
+    values[::7] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TaskKindWarning)
+        assert _fit_kinds(pd.Series(values, name="m")) == ["regression"]
+
+
+@pytest.mark.parametrize("magnitude", [1e160, 1e300, 1e-170])
+def test_regression_scaling_survives_extreme_magnitudes(magnitude):
+    values = np.array([1.0, 2.0, 3.0, 4.0, np.nan]) * magnitude
+    encoder = TargetEncoder().fit(values)
+    spec = encoder.specs_[0]
+    assert spec.mean == pytest.approx(2.5 * magnitude)
+    assert spec.scale == pytest.approx(np.std([1.0, 2.0, 3.0, 4.0]) * magnitude)
+    encoded = encoder.transform(values)
+    standard = (np.arange(1, 5) - 2.5) / np.std([1, 2, 3, 4])
+    np.testing.assert_allclose(encoded[:4, 0], standard, rtol=1e-6)
+    decoded = encoder.decode(encoded[:4, :, None])[0]
+    np.testing.assert_allclose(decoded, values[:4], rtol=1e-6)
+
+
+def test_regression_targets_near_the_float_limit_are_refused():
+    with pytest.raises(ValueError, match=r"'big' holds values up to 1.7e\+308.*Rescale"):
+        TargetEncoder().fit(pd.Series([1.7e308, -1.7e308, 0.5], name="big"))
+
+
+def test_values_far_from_the_fit_are_refused_when_encoding():
+    encoder = TargetEncoder().fit(pd.Series([1.5, 2.5, 3.5], name="r"))
+    with pytest.raises(ValueError, match="'r' holds values .*too far from those of the first fit"):
+        encoder.transform(pd.Series([1e300, 2.0, 3.0], name="r"))
+
+
+def test_object_column_mixing_bool_and_numbers_is_refused_at_fit():
+    y = pd.Series(np.array([True, 1, 0, False], dtype=object), name="flag")
+    with pytest.raises(ValueError, match=r"'flag' mixes label types \['bool', 'int'\] \(e.g. True, 1\)"):
+        TargetEncoder().fit(y)
+
+
+def test_unseen_labels_are_shown_as_python_values():
+    encoder = TargetEncoder().fit(pd.DataFrame({"c": [0, 1, 2], "b": ["no", "yes", "no"]}))
+    with pytest.raises(ValueError, match=r"'c' holds label\(s\) \[7\] not seen.*are \[0, 1, 2\]\.$"):
+        encoder.transform(pd.DataFrame({"c": [0, 7, 2], "b": ["no", "yes", "no"]}))
+    with pytest.raises(ValueError, match=r"'b' holds label\(s\) \['maybe'\] not .*\['no', 'yes'\]\.$"):
+        encoder.transform(pd.DataFrame({"c": [0, 1, 2], "b": ["no", "maybe", "no"]}))
+
+
+def test_new_target_column_is_refused_when_encoding():
+    y = pd.DataFrame({"a": [0, 1, 0], "b": [1.5, 2.5, 3.5]})
+    encoder = TargetEncoder().fit(y)
+    with pytest.raises(ValueError, match=r"y has column\(s\) \['extra'\] that are not tasks"):
+        encoder.transform(y.assign(extra=1.0))
+
+
+def test_frame_without_columns_is_refused():
+    with pytest.raises(ValueError, match="y has 0 columns"):
+        TargetEncoder().fit(pd.DataFrame(index=range(3)))
+
+
+def test_object_array_predictions_keep_each_columns_label_type():
+    # Found by tests/test_properties.py: an int (or bool) column beside a float column in
+    # an object array came back as 0.0/1.0 floats.
+    y = np.empty((4, 3), dtype=object)
+    y[:, 0] = [0.5, 1.5, np.nan, 2.5]
+    y[:, 1] = [1, 0, 1, 0]
+    y[:, 2] = [True, False, None, True]
+    encoder = TargetEncoder().fit(y)
+    outputs = np.ones((2, 3, 1), dtype=np.float32)
+    predicted = encoder.assemble(encoder.decode(outputs))
+    assert predicted.dtype == object
+    assert [type(v) for v in predicted[0]] == [float, int, bool]
+    numeric = TargetEncoder().fit(np.array([[0.5, 1.0], [1.5, 0.0], [2.5, 1.0]]))
+    assert numeric.assemble(numeric.decode(outputs[:, :2])).dtype == np.float64

@@ -28,6 +28,7 @@ def test_auto_batch_size_gives_small_data_enough_steps():
 def test_auto_early_stopping_switches_on_with_rows_or_a_validation_set():
     assert not uses_early_stopping("auto", EARLY_STOPPING_MIN_ROWS - 1, has_eval_set=False)
     assert uses_early_stopping("auto", EARLY_STOPPING_MIN_ROWS, has_eval_set=False)
+    assert EARLY_STOPPING_MIN_ROWS == 100
     assert uses_early_stopping("auto", 10, has_eval_set=True)
     assert not uses_early_stopping(False, 10**6, has_eval_set=True)
 
