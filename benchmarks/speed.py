@@ -6,6 +6,8 @@ moves both sides alike.
 
     python benchmarks/speed.py            # full run, writes benchmarks/results/speed.md
     python benchmarks/speed.py --smoke    # seconds, for CI
+    python benchmarks/speed.py --contended [--smoke]   # fit vs hand loop beside a busy
+                                          # process; writes speed_contended.md
 """
 
 import argparse
@@ -30,6 +32,10 @@ from torch import nn
 import sk_mmoe
 from sk_mmoe import MMoERegressorClassifier
 from sk_mmoe._network import BatchedMLP, MMoENetwork
+
+# Run as a script (`python benchmarks/speed.py`) or imported as benchmarks.speed by tests.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _step_costs  # noqa: E402
 
 FULL = dict(rows=100_000, features=500, epochs=5, pairs=5, batch=512,
             expert_counts=[1, 2, 4, 8, 16, 32, 64], scaling_rows=[10_000, 100_000, 1_000_000],
@@ -56,6 +62,8 @@ def estimator(batch, epochs, n_experts=EXPERTS):
         tasks=["regression", "binary", "multiclass"], n_experts=n_experts,
         expert_layer_sizes=EXPERT_SIZES, tower_layer_sizes=TOWERS, max_epochs=epochs,
         batch_size=batch, lr=1e-3, random_state=0,
+        # The hand loop's work: every row trains, raw features straight into the experts.
+        early_stopping=False, numeric_embedding=None,
     )
 
 
@@ -294,12 +302,16 @@ def header(cfg, seconds):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
+    parser.add_argument("--contended", action="store_true",
+                        help="only (h) and (j): fit vs hand loop while another process is busy")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
     cfg = SMOKE if args.smoke else FULL
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    if args.contended:
+        return contended_main(args, out, start)
     fit, predict, X, y = bench_fit_and_predict(cfg)
     mlp = bench_sklearn_mlp(cfg, X, y)
     rechub = bench_rechub(cfg, X, y)
@@ -307,13 +319,40 @@ def main(argv=None):
     experts, by_rows = bench_scaling(cfg)
     memory = bench_memory(cfg)
     efficiency = bench_efficiency(cfg, fit)
+    ops = _step_costs.ops_per_step(make_data, estimator, hand_written_fit)
+    first_fit = _step_costs.first_fit_cost()
     results = dict(config={k: v for k, v in cfg.items()}, fit=fit, predict=predict, sklearn_mlp=mlp,
                    experts=experts, rows=by_rows, memory=memory, efficiency=efficiency,
-                   rechub=rechub)
+                   rechub=rechub, ops_per_step=ops, first_fit=first_fit)
     seconds = time.perf_counter() - start
     name = "speed_smoke" if args.smoke else "speed"
     (out / f"{name}.json").write_text(json.dumps(results, indent=2))
     (out / f"{name}.md").write_text(report(cfg, results, seconds))
+    return results
+
+
+def contended_main(args, out, start):
+    cfg = _step_costs.CONTENDED_SMOKE if args.smoke else _step_costs.CONTENDED
+    ops = _step_costs.ops_per_step(make_data, estimator, hand_written_fit)
+    contended = [_step_costs.contended_fit(cfg, make_data, estimator, hand_written_fit, paired, threads)
+                 for threads in sorted({os.cpu_count(), 1}, reverse=True)]
+    results = dict(config=cfg, ops_per_step=ops, contended=contended)
+    seconds = time.perf_counter() - start
+    name = "speed_contended_smoke" if args.smoke else "speed_contended"
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2))
+    lines = [
+        "# `fit` beside a busy process",
+        "",
+        f"Data: {cfg['rows']:,} rows x {cfg['features']} features, 3 tasks, {cfg['n_experts']} experts "
+        f"x {EXPERT_SIZES}, batch {cfg['batch']}, {cfg['epochs']} epochs; another process spins on "
+        f"one core throughout. Median of {cfg['pairs']} paired, alternating runs.",
+        "",
+        f"- command: `python benchmarks/speed.py --contended{' --smoke' if args.smoke else ''}`",
+        *header(cfg, seconds)[1:],
+        "",
+        *_step_costs.report_lines(ops=ops, contended=contended),
+    ]
+    (out / f"{name}.md").write_text("\n".join(lines))
     return results
 
 
@@ -373,6 +412,7 @@ def report(cfg, r, seconds):
         f"achieved {r['efficiency']['fit_gflops']:.1f} GFLOP/s of matmul work (forward + backward "
         f"counted as 3x the forward's multiply-adds x 2) = {r['efficiency']['fraction_of_mm']:.1%} of it.",
         "",
+        *_step_costs.report_lines(ops=r["ops_per_step"], first_fit=r["first_fit"]),
     ]
     return "\n".join(lines)
 

@@ -1,6 +1,7 @@
 """sk-mmoe: Multi-gate Mixture-of-Experts for multi-task tabular data, the scikit-learn way."""
 
 from ._estimator import MMoERegressorClassifier
+from ._persistence import load_model, save_model
 from ._tasks import TaskKindWarning, infer_task_kind
 from .exceptions import NonFiniteLossError
 from .metrics import make_task_scorer, task_scores
@@ -12,7 +13,9 @@ __all__ = [
     "NonFiniteLossError",
     "TaskKindWarning",
     "infer_task_kind",
+    "load_model",
     "make_task_scorer",
+    "save_model",
     "task_scores",
     "__version__",
 ]

@@ -12,6 +12,7 @@ import argparse
 import time
 
 import numpy as np
+import torch
 from sklearn.metrics import mean_squared_error
 from sklearn.model_selection import train_test_split
 
@@ -39,6 +40,9 @@ def parse_args(argv=None):
                         help="upper bound on training epochs; early stopping usually ends "
                              "training well before it (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads; networks this small train fastest on one, and "
+                             "many times slower with more on a busy machine (default 1)")
     return parser.parse_args(argv)
 
 
@@ -100,6 +104,7 @@ def verdict(rows):
 
 def main(argv=None):
     args = parse_args(argv)
+    torch.set_num_threads(args.threads)
     print(
         f"Two synthetic regression tasks (MMoE paper, Section 3.2) with task correlation "
         f"p={args.correlation}, {args.n_samples} rows (25% test), library defaults "

@@ -1,6 +1,7 @@
 """``MMoERegressorClassifier``: the scikit-learn estimator, a thin subclass of skorch's NeuralNet."""
 
 import inspect
+import math
 from contextlib import contextmanager
 from numbers import Integral, Real
 
@@ -16,9 +17,10 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_parameter_constraints,
 )
-from sklearn.utils.metaestimators import available_if
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from ._api_checks import available_unless, check_constructor_kwargs, check_device
 from ._data import BatchSlicer, TensorBatchDataset, check_sample_weight
 from ._embeddings import (
     NUMERIC_EMBEDDINGS,
@@ -27,6 +29,7 @@ from ._embeddings import (
     resolve_numeric_embedding,
 )
 from ._features import FeatureEncoder
+from ._html_repr import HTMLReprMixin
 from ._gates import GATE_DROPOUT_MODES
 from ._network import ARCHITECTURES, MMoENetwork
 from ._params import (
@@ -45,6 +48,7 @@ from ._training import (
     warn_if_not_converged,
 )
 from ._tasks import TASK_KINDS, MultiTaskLoss, TargetEncoder
+from ._training_log import TrainingLog
 from .diagnostics import GateUtilization
 from .exceptions import NonFiniteLossError
 from .metrics import task_scores
@@ -73,21 +77,40 @@ def _layer_sizes(name, value, allow_empty):
     return tuple(int(s) for s in sizes)
 
 
-def _has_classification_task(estimator):
+_PARAMS_FILES_MESSAGE = (
+    "{method} is not supported by MMoERegressorClassifier: skorch's parameter files hold "
+    "the network weights but not the target encoding (classes, regression scaling) and "
+    "feature names that predictions need, so a model restored from them predicts "
+    "wrongly without an error. Use sk_mmoe.save_model(model, path) and "
+    "sk_mmoe.load_model(path), which store all of it and load without executing code "
+    "(or pickle/joblib, for files you trust). skorch's Checkpoint and LoadInitState "
+    "callbacks rely on {method} and are not supported either."
+)
+
+
+def _no_classification_task(estimator):
     # Before fit the answer is unknown: expose the method so that calling it raises
     # NotFittedError, as scikit-learn's checks expect.
     kinds = getattr(estimator, "task_types_", None)
-    return kinds is None or any(kind != "regression" for kind in kinds)
+    if kinds is None or any(kind != "regression" for kind in kinds):
+        return None
+    return (
+        f"predict_proba is not available: every task of this model is a regression task "
+        f"({', '.join(map(repr, estimator.task_names_))}), which has no class "
+        "probabilities. Use predict for the values; pass tasks=... at fit to make a "
+        "column a classification task."
+    )
 
 
-class MMoERegressorClassifier(NeuralNet):
+class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
     """Multi-gate Mixture-of-Experts for several regression and classification targets.
 
     Several expert networks share the input; each task mixes the experts' outputs with
     its own softmax gate and feeds the mixture to its own tower (Ma et al., KDD 2018).
-    Gate dropout (Zhao et al., RecSys 2019) and a balancing loss (``gate_balance``) act
-    on gates that collapse onto one expert; CGC and PLE (``architecture``) add experts
-    owned by each task.
+    Gate dropout (Zhao et al., RecSys 2019) drops experts from each gate at random in
+    training, proposed against gates collapsing onto one expert; in our polarization studies
+    it did not reliably prevent that: standardised inputs and, with them, the balancing loss
+    ``gate_balance`` did. CGC and PLE (``architecture``) add experts owned by each task.
     Each column of ``y`` is a task: regression, binary or multiclass.
 
     Parameters
@@ -301,7 +324,7 @@ class MMoERegressorClassifier(NeuralNet):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
-        "device": [str, torch.device, None],
+        "device": [str, torch.device],
         "verbose": ["verbose"],
         "callbacks": [None, list, StrOptions({"disable"})],
         "warm_start": ["boolean"],
@@ -337,6 +360,7 @@ class MMoERegressorClassifier(NeuralNet):
         warm_start=False,
         **kwargs,
     ):
+        check_constructor_kwargs(type(self).__name__, self._own_param_names(), kwargs)
         super().__init__(
             module=MMoENetwork,
             criterion=MultiTaskLoss,
@@ -376,16 +400,19 @@ class MMoERegressorClassifier(NeuralNet):
 
     # -- parameters ----------------------------------------------------------------
 
+    @classmethod
+    def _own_param_names(cls):
+        return [
+            name
+            for name, param in inspect.signature(cls.__init__).parameters.items()
+            if name != "self" and param.kind != param.VAR_KEYWORD
+        ]
+
     def _get_param_names(self):
         # Our constructor's arguments, plus skorch's routed `prefix__name` parameters;
         # skorch's fixed components (module, criterion, dataset, ...) are not parameters.
-        own = [
-            name
-            for name, param in inspect.signature(type(self).__init__).parameters.items()
-            if name != "self" and param.kind != param.VAR_KEYWORD
-        ]
         routed = [key for key in self.__dict__ if "__" in key and not key.endswith("_")]
-        return sorted(own + routed)
+        return sorted(self._own_param_names() + routed)
 
     def set_params(self, **params):
         # skorch reads "optimizer" as a prefix and fails on an initialized net; here it is
@@ -400,6 +427,7 @@ class MMoERegressorClassifier(NeuralNet):
             {name: getattr(self, name) for name in self._parameter_constraints},
             caller_name=type(self).__name__,
         )
+        check_device(self.device)
         _layer_sizes("expert_layer_sizes", self.expert_layer_sizes, allow_empty=False)
         _layer_sizes("gate_layer_sizes", self.gate_layer_sizes, allow_empty=True)
         _layer_sizes("tower_layer_sizes", self.tower_layer_sizes, allow_empty=True)
@@ -423,7 +451,11 @@ class MMoERegressorClassifier(NeuralNet):
 
     @property
     def _default_callbacks(self):
-        callbacks = list(super()._default_callbacks)
+        # skorch's own table, made compact and colour-free off a terminal.
+        callbacks = [
+            (name, TrainingLog() if name == "print_log" else callback)
+            for name, callback in super()._default_callbacks
+        ]
         # Diagnostics come before early stopping, so that restoring the best weights at
         # the end of training happens after the last epoch's gates were recorded.
         callbacks.insert(len(callbacks) - 1, ("gate_utilization", GateUtilization()))
@@ -434,6 +466,35 @@ class MMoERegressorClassifier(NeuralNet):
             # Before print_log, so that the epoch's line is printed after the decision.
             callbacks.insert(len(callbacks) - 1, ("early_stopping", stopper))
         return callbacks
+
+    def initialize(self):
+        """Build the network, loss, optimizer and callbacks; ``fit`` calls it.
+
+        The network's shape comes from the data, so this works only once ``fit`` or
+        ``partial_fit`` has seen ``X`` and ``y``.
+        """
+        if not all(hasattr(self, name) for name in ("_target_encoder", "_feature_encoder")):
+            raise NotFittedError(
+                "initialize() builds the network from the features and targets seen by "
+                "fit; call fit(X, y) or partial_fit(X, y) instead, which initialise it."
+            )
+        return super().initialize()
+
+    def save_params(self, *args, **kwargs):
+        """Not supported: use :func:`sk_mmoe.save_model` (or pickle).
+
+        skorch's ``save_params`` stores the weights only; a model restored from them
+        would keep another model's target encoding (classes, regression scaling).
+        """
+        raise NotImplementedError(_PARAMS_FILES_MESSAGE.format(method="save_params"))
+
+    def load_params(self, *args, **kwargs):
+        """Not supported: use :func:`sk_mmoe.load_model` (or pickle).
+
+        skorch's ``load_params`` restores the weights only, not the target encoding
+        (classes, regression scaling) or feature names that predictions depend on.
+        """
+        raise NotImplementedError(_PARAMS_FILES_MESSAGE.format(method="load_params"))
 
     def _input_layer(self):
         features = self._feature_encoder
@@ -525,7 +586,8 @@ class MMoERegressorClassifier(NeuralNet):
         if training and balance is not None:
             self.history.record_batch("gate_balance_loss", balance.item())
             loss = loss + balance
-        if not torch.isfinite(loss):
+        # One scalar read per step (skorch reads the loss once more to record it).
+        if not math.isfinite(loss.item()):
             bad = [
                 f"{name!r} ({kind})"
                 for name, kind, value in zip(self.task_names_, self.task_types_, per_task)
@@ -574,13 +636,16 @@ class MMoERegressorClassifier(NeuralNet):
                 "same number of rows."
             )
         if reset:
-            self._target_encoder = encoder
-            self.task_names_ = encoder.names
-            self.task_types_ = [spec.kind for spec in encoder.specs_]
-            self.classes_ = [spec.classes for spec in encoder.specs_]
+            self._set_task_attributes(encoder)
             self._resolved_task_weights()
         weights = check_sample_weight(sample_weight, n_rows)
         return TensorBatchDataset(X_tensor, torch.from_numpy(y_encoded), weights)
+
+    def _set_task_attributes(self, encoder):
+        self._target_encoder = encoder
+        self.task_names_ = encoder.names
+        self.task_types_ = [spec.kind for spec in encoder.specs_]
+        self.classes_ = [spec.classes for spec in encoder.specs_]
 
     def _training_seed(self):
         rng = check_random_state(self.random_state)
@@ -757,7 +822,7 @@ class MMoERegressorClassifier(NeuralNet):
         index = X.index if isinstance(X, pd.DataFrame) else None
         return self._target_encoder.assemble(columns, index=index)
 
-    @available_if(_has_classification_task)
+    @available_unless(_no_classification_task)
     def predict_proba(self, X):
         """Class probabilities of every classification task.
 

@@ -11,11 +11,15 @@ column's integer code stored as a float (exact up to 2**24 levels). Codes 0 and 
 reserved for a level unseen at fit and for a missing value; levels seen at fit start at 2.
 """
 
+import re
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import validate_data
+
+from ._state import StateError, decode_value, encode_value
 
 UNKNOWN_CODE = 0
 MISSING_CODE = 1
@@ -169,6 +173,46 @@ class FeatureEncoder:
         for k, (j, levels) in enumerate(zip(self.categorical_columns_, self.categories_)):
             out[:, offset + k] = self._category_codes(X.iloc[:, j], levels)
         return torch.from_numpy(out)
+
+    # Fitted state as JSON-able data, for sk_mmoe.save_model (see sk_mmoe._state): every
+    # fitted attribute, so that one added later (e.g. by the estimator) travels too.
+    _REQUIRED_STATE = ("numeric_columns_", "categorical_columns_", "categories_",
+                       "numeric_mean_", "numeric_scale_", "numeric_missing_")
+
+    def get_state(self):
+        """The fitted attributes (names ending in ``_``) as JSON-able data."""
+        return {
+            name: encode_value(value, f"feature state {name}")
+            for name, value in vars(self).items()
+            if name.endswith("_")
+        }
+
+    @classmethod
+    def from_state(cls, state):
+        """Rebuild a fitted encoder from :meth:`get_state`'s data, checking its shape."""
+        encoder = cls()
+        for name, value in state.items():
+            if not re.fullmatch(r"[a-z][a-z0-9_]*_", name):
+                raise StateError(f"feature encoding: unexpected field {name!r}.")
+            setattr(encoder, name, decode_value(value, f"feature state {name}"))
+        try:
+            n_numeric = len(encoder.numeric_columns_)
+            valid = (
+                all(isinstance(j, int) for j in encoder.numeric_columns_ + encoder.categorical_columns_)
+                and len(encoder.categories_) == len(encoder.categorical_columns_)
+                and all(isinstance(levels, np.ndarray) for levels in encoder.categories_)
+                and all(
+                    isinstance(getattr(encoder, name), np.ndarray) and len(getattr(encoder, name)) == n_numeric
+                    for name in ("numeric_mean_", "numeric_scale_", "numeric_missing_")
+                )
+            )
+        except (AttributeError, TypeError):
+            valid = False
+        if not valid:
+            raise StateError(
+                f"feature encoding: missing or malformed fields (needs {list(cls._REQUIRED_STATE)})."
+            )
+        return encoder
 
     @staticmethod
     def _category_codes(column, levels):

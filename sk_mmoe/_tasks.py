@@ -6,7 +6,6 @@ network outputs back into the user's label space.
 """
 
 import numbers
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,9 @@ from ._task_kinds import (
     plain_list,
     resolve_requested_kinds,
 )
+from ._state import StateError, decode_value, encode_value
 from ._task_weights import UncertaintyWeights
+from ._warnings import warn
 
 # Beyond this magnitude a prediction a few standard deviations away could overflow float64.
 _LARGEST_TARGET = np.finfo(np.float64).max / 1e3
@@ -118,11 +119,16 @@ def _sorted_classes(labelled):
             f"Target column {labelled.name!r} mixes label types {types}, which cannot be "
             "ordered; use one type per column."
         ) from exc
+    values = classes.tolist()
+    if classes.dtype.kind in "OU" and values and all(isinstance(v, str) for v in values):
+        # String classes as scikit-learn's classifiers keep them: an object array of str
+        # (not numpy's fixed-width strings, whose elements print as np.str_('...')).
+        return np.array([str(v) for v in values], dtype=object)
     if classes.dtype == object:
         # An object column of one label type (e.g. True/False with None for missing)
-        # gets that type's dtype, so that predictions and metrics see bool, int or str.
-        typed = np.array(classes.tolist())
-        if typed.dtype != object and len({type(v) for v in classes.tolist()}) == 1:
+        # gets that type's dtype, so that predictions and metrics see bool or int.
+        typed = np.array(values)
+        if typed.dtype != object and len({type(v) for v in values}) == 1:
             return typed
     return classes
 
@@ -173,11 +179,7 @@ class TargetEncoder:
             kind, doubt = requested, None
         check_kind_fits_column(name, kind, column)
         if doubt is not None:
-            warnings.warn(
-                f"Target column {name!r} " + doubt.replace("%r", repr(name)),
-                TaskKindWarning,
-                stacklevel=4,
-            )
+            warn(f"Target column {name!r} " + doubt.replace("%r", repr(name)), TaskKindWarning)
         if kind == "regression":
             values = labelled.to_numpy(dtype=np.float64)
             if not np.isfinite(values).all():
@@ -327,6 +329,56 @@ class TargetEncoder:
             return columns[0]
         return _stack_columns(columns, keep_types=getattr(self, "object_array_", False))
 
+    def get_state(self):
+        """The fitted encoding as JSON-able data (see :mod:`sk_mmoe._state`)."""
+        specs = [
+            {
+                "name": encode_value(spec.name, "task name"),
+                "kind": spec.kind,
+                "classes": encode_value(spec.classes, f"classes of task {spec.name!r}"),
+                "label_dtype": encode_value(spec.label_dtype, f"dtype of task {spec.name!r}"),
+                "mean": spec.mean,
+                "scale": spec.scale,
+            }
+            for spec in self.specs_
+        ]
+        return {"tasks": encode_value(self.tasks, "tasks"), "layout": self.layout_, "specs": specs}
+
+    @classmethod
+    def from_state(cls, state):
+        """Rebuild a fitted encoder from :meth:`get_state`'s data, checking every field."""
+        try:
+            encoder = cls(decode_value(state["tasks"], "tasks"))
+            encoder.layout_ = state["layout"]
+            encoder.specs_ = [_spec_from_state(spec) for spec in state["specs"]]
+        except (KeyError, TypeError) as exc:
+            raise StateError(f"target encoding: missing or malformed field ({exc!r}).") from None
+        if encoder.layout_ not in ("frame", "series", "1d", "2d") or not encoder.specs_:
+            raise StateError(f"target encoding: invalid layout {encoder.layout_!r} or no tasks.")
+        return encoder
+
+
+def _spec_from_state(state):
+    name = decode_value(state["name"], "task name")
+    kind = state["kind"]
+    classes = decode_value(state["classes"], f"classes of task {name!r}")
+    label_dtype = decode_value(state["label_dtype"], f"dtype of task {name!r}")
+    mean, scale = state["mean"], state["scale"]
+    numbers_ok = all(isinstance(v, (int, float)) and np.isfinite(v) for v in (mean, scale))
+    if kind == "regression":
+        valid = classes is None and label_dtype is None and numbers_ok and scale > 0
+    else:
+        valid = (
+            kind in TASK_KINDS
+            and isinstance(classes, np.ndarray)
+            and len(classes) >= 2
+            and (kind == "multiclass" or len(classes) == 2)
+            and (label_dtype is None or isinstance(label_dtype, pd.CategoricalDtype))
+        )
+    if not valid:
+        raise StateError(f"target encoding: task {name!r} has an invalid stored spec ({kind!r}).")
+    return TaskSpec(name, kind, classes=classes, label_dtype=label_dtype, mean=mean, scale=scale)
+
 
 def _label_key(value):
     # Compare numpy scalars as the Python values they hold; keep bool apart from int,
@@ -381,27 +433,30 @@ class MultiTaskLoss(nn.Module):
         outputs: ``(batch, n_tasks, max_outputs)``; targets: ``(batch, n_tasks)``
         with NaN for a missing label; sample_weight: ``(batch,)`` or None.
         """
-        labelled = ~torch.isnan(targets)  # (batch, n_tasks)
-        weights = labelled.to(outputs.dtype)
+        # Every op here runs once per training step; on a busy machine each one costs a
+        # meeting of torch's threads, so the masking and weighting are done for all tasks
+        # at once rather than per task.
+        weights = targets.isnan().logical_not_().to(outputs.dtype)  # (batch, n_tasks)
         if sample_weight is not None:
             weights = weights * sample_weight.unsqueeze(1)
-        safe_targets = torch.where(labelled, targets, torch.zeros_like(targets))
-        losses = []
+        safe_targets = targets.nan_to_num(0.0)
+        row_losses = []
         for t, (kind, size) in enumerate(zip(self.task_kinds, self.task_output_sizes)):
-            out = outputs[:, t, :size]
             target = safe_targets[:, t]
             if kind == "regression":
-                row_loss = (out[:, 0] - target) ** 2
+                row_losses.append((outputs[:, t, 0] - target).square())
             elif kind == "binary":
-                row_loss = nn.functional.binary_cross_entropy_with_logits(
-                    out[:, 0], target, reduction="none"
-                )
+                row_losses.append(nn.functional.binary_cross_entropy_with_logits(
+                    outputs[:, t, 0], target, reduction="none"
+                ))
             else:
-                row_loss = nn.functional.cross_entropy(out, target.long(), reduction="none")
-            losses.append((row_loss * weights[:, t]).sum())
+                row_losses.append(nn.functional.cross_entropy(
+                    outputs[:, t, :size], target.long(), reduction="none"
+                ))
         # Dividing by the labelled weight makes each task a mean; clamping keeps a batch
         # without any label for a task at exactly 0 instead of 0/0.
-        return torch.stack(losses) / weights.sum(dim=0).clamp_min(1e-12)
+        weighted = (torch.stack(row_losses, dim=1) * weights).sum(dim=0)
+        return weighted / weights.sum(dim=0).clamp_min(1e-12)
 
     def combine(self, per_task, labelled=None):
         """The training loss: per-task losses weighted by ``task_weights`` and summed.
@@ -411,7 +466,7 @@ class MultiTaskLoss(nn.Module):
         """
         if self.uncertainty is not None:
             return self.uncertainty(per_task, labelled)
-        return (per_task * self.task_weights).sum()
+        return per_task @ self.task_weights
 
     def effective_weights(self):
         """The weight of each task's loss in the training loss now, shape (n_tasks,)."""

@@ -4,11 +4,12 @@ The estimator asks these functions what to do; they hold the rules (and their re
 that make the defaults work from ~150 to ~1M rows.
 """
 
-import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+
+from ._warnings import warn
 
 # Below this many training rows, "auto" trains without a hold-out: a 10% share would be
 # under 10 rows. From 100 rows on, stopping on a hold-out beat fixed epochs on the
@@ -97,10 +98,9 @@ def warn_if_not_converged(history, max_epochs, n_iter_no_change, early_stopping)
     if not recent < before - CONVERGENCE_TOL * abs(before):
         return
     what = "validation" if early_stopping else "training"
-    warnings.warn(
+    warn(
         f"Training stopped at max_epochs={max_epochs} while the {what} loss was still "
         f"improving ({before:.4g} -> {recent:.4g} over the last {n_iter_no_change} "
         "epochs). Increase max_epochs (or lr) to let it converge.",
         ConvergenceWarning,
-        stacklevel=3,
     )

@@ -5,13 +5,14 @@ gate uses are *dead*. These measures make both visible, per epoch in ``history_`
 any data afterwards.
 """
 
-import warnings
 from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.pipeline import Pipeline
 from skorch.callbacks import Callback
+
+from ._warnings import warn
 
 # A gate whose mean weight on one expert exceeds this is polarized.
 POLARIZED_SHARE = 0.9
@@ -318,4 +319,4 @@ class GateUtilization(Callback):
             net.task_names_, record["gate_utilization"], net.gate_balance
         )
         if message:
-            warnings.warn(message, GatePolarizationWarning, stacklevel=2)
+            warn(message, GatePolarizationWarning)

@@ -3,12 +3,13 @@
 Rows whose label is missing (NaN/None) for a task are left out of that task's score.
 """
 
-import warnings
 
 import numpy as np
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import _num_samples, check_is_fitted
+
+from ._warnings import warn
 
 
 def _accuracy(y_true, y_pred, sample_weight, classes):
@@ -150,11 +151,10 @@ def task_scores(estimator, X, y, metric=None, sample_weight=None, tasks=None):
             _, unseen = encoder.encode_labels(t, y_true)
             unseen &= keep
             if unseen.any():
-                warnings.warn(
+                warn(
                     f"Task {task!r}: {unseen.sum()} row(s) hold labels not seen at fit; "
                     f"they have no predicted probability and are left out of {name!r}.",
                     UserWarning,
-                    stacklevel=2,
                 )
                 keep &= ~unseen
         else:

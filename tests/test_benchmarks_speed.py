@@ -19,3 +19,20 @@ def test_flop_count_of_the_paper_sizes():
     # 500 inputs, experts 8 x (128, 64), 3 gates, 3 towers of 32, heads of up to 5 outputs.
     macs = 8 * (500 * 128 + 128 * 64) + 500 * 8 * 3 + 8 * 64 * 3 + 64 * 32 * 3 + 32 * 5 * 3
     assert flops_per_row(500) == 2 * macs
+
+
+def test_contended_mode_smoke(tmp_path):
+    results = main(["--contended", "--smoke", "--out", str(tmp_path)])
+    assert [r["threads"] for r in results["contended"]][-1] == 1
+    assert all(r["ratio"] > 0 for r in results["contended"])
+    text = (tmp_path / "speed_contended_smoke.md").read_text()
+    assert "beside a busy process" in text and "(h) Torch ops per training step" in text
+
+
+def test_fit_adds_few_torch_ops_per_step_to_a_hand_loop():
+    # A count, not a time: each extra op is a point where torch's threads must meet,
+    # which a busy machine makes expensive.
+    from benchmarks.speed import _step_costs, estimator, hand_written_fit, make_data
+
+    ops = _step_costs.ops_per_step(make_data, estimator, hand_written_fit, rows=1024, batch=256)
+    assert ops["ratio"] < 1.15, ops

@@ -117,7 +117,8 @@ def test_balance_loss_is_in_history_and_in_the_training_loss():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(120, 3))
     y = np.c_[X[:, 0], X[:, 1]]
-    common = dict(n_experts=4, max_epochs=3, batch_size=40, random_state=0)
+    common = dict(n_experts=4, max_epochs=3, batch_size=40, early_stopping=False,
+                  random_state=0)
     balanced = MMoERegressorClassifier(gate_balance=0.5, **common).fit(X, y)
     plain = MMoERegressorClassifier(**common).fit(X, y)
     values = balanced.history_[:, "gate_balance_loss"]

@@ -1,11 +1,19 @@
-"""The notebooks in notebooks/ run top to bottom in a fresh kernel, in their fast mode.
+"""The notebooks in notebooks/ run top to bottom in a fresh kernel, in their fast mode,
+and their committed outputs have not drifted where they are deterministic.
 
 Each test executes an in-memory copy of one notebook (the committed file, with the outputs
 of a full run, is left as it is) with ``SK_MMOE_FAST=1``, which shrinks rows, epochs, seeds
 and grids, and fails on the first cell that raises.
+
+Drift: a code cell tagged ``deterministic`` (cell metadata ``"tags"``) prints the same in
+the fast re-run as in the committed full run: its stdout and its result's text, with
+numbers compared to 3 significant digits. Tag cells whose output does not depend on the
+data size or on training (a loader's message, shapes of the data itself, task kinds,
+classes, an error text); other cells' numbers legitimately differ between the two runs.
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -45,6 +53,65 @@ def _kernel_manager():
     return manager
 
 
+DETERMINISTIC = "deterministic"
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+# Absolute paths of a developer's or a CI machine, which a committed output must not show.
+_MACHINE_PATH = re.compile(r"(?<![\w.~$])/(?:home|work|tmp|Users|root|private|var/folders)/")
+
+
+def _text(value):
+    return "".join(value) if isinstance(value, list) else value
+
+
+def printed(cell):
+    """What a code cell shows as text: its stdout, then its results' text/plain."""
+    stdout = "".join(_text(o["text"]) for o in cell.get("outputs", [])
+                     if o["output_type"] == "stream" and o["name"] == "stdout")
+    results = [_text(o["data"].get("text/plain", "")) for o in cell.get("outputs", [])
+               if o["output_type"] in ("execute_result", "display_data")]
+    return "\n".join([stdout, *results])
+
+
+def normalised(text):
+    """Numbers to 3 significant digits, memory addresses blanked, spacing collapsed."""
+    text = _ADDRESS.sub("0x?", text)
+    text = _NUMBER.sub(lambda m: format(float(m[0].replace(",", "")), ".3g"), text)
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def drifted_cells(committed, rerun):
+    """Indices and texts of tagged cells whose printed output changed."""
+    drifted = []
+    for index, (old, new) in enumerate(zip(committed.cells, rerun.cells)):
+        if old.cell_type == "code" and DETERMINISTIC in old.metadata.get("tags", []):
+            if normalised(printed(old)) != normalised(printed(new)):
+                drifted.append((index, printed(old), printed(new)))
+    return drifted
+
+
+def test_drift_check_catches_a_changed_message_but_not_a_rounding():
+    def notebook(text):
+        cell = nbformat.v4.new_code_cell("print(...)", metadata={"tags": [DETERMINISTIC]})
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+        return nbformat.v4.new_notebook(cells=[cell])
+
+    committed = notebook("warning: expert(s) [4, 5] get under 1% of 0.123456 weight\n")
+    assert drifted_cells(committed, notebook("warning: expert(s) [4, 5] get under 1% of 0.5 weight"))
+    assert not drifted_cells(committed, notebook("warning: expert(s) [4, 5] get under 1% of 0.12349 weight"))
+    assert drifted_cells(committed, notebook("warning: expert(s) [4, 6] get under 1% of 0.123 weight"))
+    assert drifted_cells(committed, notebook(""))
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_committed_outputs_show_no_machine_paths(name):
+    notebook = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            text = _text(output.get("text", "")) + _text(output.get("data", {}).get("text/plain", ""))
+            assert not _MACHINE_PATH.search(text), f"{name} cell {index}: {text[:200]}"
+
+
 def test_every_notebook_is_tested():
     assert sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb")) == NOTEBOOKS
 
@@ -55,8 +122,11 @@ def test_notebook_runs_in_fast_mode(name, monkeypatch):
         data_home = _census_data_home(os.environ)
         if not any((data_home / f).exists() for f in CENSUS_FILES):
             pytest.skip(f"no census-income file in {data_home} (set SK_MMOE_DATA to its folder)")
+        # The notebook reads the library's default folder, which this variable sets.
+        monkeypatch.setenv("SK_MMOE_DATA", str(data_home))
     monkeypatch.setenv("SK_MMOE_FAST", "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    committed = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
     notebook = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
     client = NotebookClient(
         notebook,
@@ -65,3 +135,14 @@ def test_notebook_runs_in_fast_mode(name, monkeypatch):
         resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
     )
     client.execute()  # raises CellExecutionError, naming the cell, on any error
+    drifted = drifted_cells(committed, notebook)
+    assert not drifted, "\n\n".join(
+        f"cell {index} committed:\n{old}\nre-run:\n{new}" for index, old, new in drifted
+    )
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_notebook_has_deterministic_cells_to_check(name):
+    notebook = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+    tagged = [c for c in notebook.cells if DETERMINISTIC in c.metadata.get("tags", [])]
+    assert tagged and all(printed(c).strip() for c in tagged), "tag cells that print something"

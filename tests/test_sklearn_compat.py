@@ -19,7 +19,8 @@ EXPECTED_FAILED_CHECKS = {
     ),
     "check_do_not_raise_errors_in_init_or_set_params": (
         "the constructor's **kwargs carries skorch's routed parameters (optimizer__*, "
-        "callbacks__*); the check passes the literal name 'kwargs' as a parameter."
+        "callbacks__*); the check passes the literal name 'kwargs' as a parameter, which "
+        "is rejected with a TypeError like any other misspelt argument (n_expert=4)."
     ),
     "check_sample_weight_equivalence_on_dense_data": (
         "stochastic mini-batch training: repeating a row changes the batches and the "

@@ -59,7 +59,8 @@ def test_uncertainty_weights_are_trained_and_downweigh_the_noisy_task():
     clean = X[:, 0] + 0.05 * rng.normal(size=400)
     noisy = X[:, 1] + 3.0 * rng.normal(size=400)  # R² about 0.1: a large standardised MSE
     model = MMoERegressorClassifier(task_weights="uncertainty", n_experts=3, max_epochs=40,
-                                    lr=1e-2, batch_size=100, random_state=0)
+                                    lr=1e-2, batch_size=100, early_stopping=False,
+                                    random_state=0)
     model.fit(X, np.c_[clean, noisy])
     log_variance = model.criterion_.uncertainty.log_variance
     trained = {id(p) for group in model.optimizer_.param_groups for p in group["params"]}

@@ -7,12 +7,13 @@ import shutil
 import tarfile
 import tempfile
 import urllib.request
-import warnings
 import zipfile
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
+
+from .._warnings import warn
 
 ARCHIVE_URL = "https://archive.ics.uci.edu/static/public/117/census+income+kdd.zip"
 # The zip holds census.tar.gz, which holds the two files, uncompressed.
@@ -358,7 +359,7 @@ def _locate_files(folder, download_if_missing):
         raise FileNotFoundError(message) from error
     if len(found) < len(_FILES):
         message = _partial_message(folder, found, download_if_missing, error)
-        warnings.warn(message, UserWarning, stacklevel=3)
+        warn(message, UserWarning)
     return {split: found[split] for split in _FILES if split in found}
 
 

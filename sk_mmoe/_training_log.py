@@ -1,0 +1,73 @@
+"""The per-epoch table printed with ``verbose=1``: losses, gate entropy, duration."""
+
+import sys
+from numbers import Number
+
+from skorch.callbacks import PrintLog
+from skorch.utils import Ansi
+
+# Recorded every epoch for diagnostics, but matrices and lists of indices make lines
+# hundreds of characters wide: they stay in ``history_``.
+HISTORY_ONLY_KEYS = ("gate_utilization", "gate_polarized_rows", "dead_experts")
+
+
+class TrainingLog(PrintLog):
+    """skorch's epoch table, compact: one number per task for per-task values, and
+    colours only on a terminal.
+
+    Columns: ``epoch``, ``train_loss``, ``valid_loss`` (with early stopping), any
+    scores user callbacks record, ``gate_entropy`` (one value per task) and ``dur``
+    (seconds). The gate utilisation matrices stay in ``history_``.
+
+    Parameters
+    ----------
+    keys_ignored : str or list of str, default=None
+        Further history keys not to print.
+    sink : callable, default=print
+        Where each line goes, e.g. ``logging.getLogger(...).info``.
+    color : bool or None, default=None
+        Highlight the best validation loss with ANSI colours; None colours only when
+        printing to a terminal, so that log files and notebooks get plain text.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_mmoe import MMoERegressorClassifier
+    >>> X = np.random.RandomState(0).normal(size=(50, 3))
+    >>> model = MMoERegressorClassifier(n_experts=2, max_epochs=2, verbose=1, random_state=0)
+    >>> _ = model.fit(X, X[:, :2])  # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
+      epoch    train_loss    gate_entropy     dur
+    -------  ------------  --------------  ------
+          1  ...
+
+    A progress bar within each epoch, for long fits, is skorch's ``ProgressBar`` (needs
+    ``tqdm``): ``callbacks=[ProgressBar(batches_per_epoch="count")]`` (``"count"``, as
+    skorch's ``"auto"`` cannot read ``batch_size="auto"``).
+    """
+
+    def __init__(self, keys_ignored=None, sink=print, color=None):
+        super().__init__(keys_ignored=keys_ignored, sink=sink)
+        self.color = color
+
+    def initialize(self):
+        super().initialize()
+        self.keys_ignored_.update(HISTORY_ONLY_KEYS)
+        color = self.color
+        if color is None:
+            color = self.sink is print and sys.stdout.isatty()
+        self.color_ = bool(color)
+        return self
+
+    def _sorted_keys(self, keys):
+        # Losses and scores first, as in skorch's table; the diagnostics before ``dur``.
+        keys = super()._sorted_keys(keys)
+        tail = [key for key in ("gate_entropy", "dur") if key in keys]
+        return [key for key in keys if key not in tail] + tail
+
+    def format_row(self, row, key, color):
+        value = row[key]
+        if isinstance(value, (list, tuple)) and all(isinstance(v, Number) for v in value):
+            return " ".join(f"{v:.3f}" for v in value)
+        if not self.color_:
+            return super().format_row(row, key, color="").replace(Ansi.ENDC.value, "")
+        return super().format_row(row, key, color)

@@ -1,0 +1,45 @@
+"""The Jupyter display: user-set parameters only, a documentation link, our attributes."""
+
+import re
+
+import numpy as np
+
+from sk_mmoe import MMoERegressorClassifier, __version__
+
+
+def parameter_rows(html):
+    """(row class, parameter name) for each row of the parameters table."""
+    rows = re.findall(r'<tr class="(user-set|default)">.*?<td class="param">(.*?)</td>', html, re.S)
+    return [(kind, re.sub(r"<[^>]+>", " ", cell).split()[0]) for kind, cell in rows]
+
+
+def test_unfitted_default_model_highlights_nothing_and_lists_no_callback_internals():
+    rows = parameter_rows(MMoERegressorClassifier()._repr_html_())
+    assert rows and all(kind == "default" for kind, _ in rows)
+    names = [name for _, name in rows]
+    assert not any(name.startswith("callbacks__") for name in names)
+    assert names[:2] == ["tasks", "n_experts"]
+
+
+def test_user_set_parameters_come_first_and_only_they_are_highlighted():
+    model = MMoERegressorClassifier(n_experts=4, optimizer__weight_decay=0.1)
+    rows = parameter_rows(model._repr_html_())
+    user_set = [name for kind, name in rows if kind == "user-set"]
+    assert user_set == ["n_experts", "optimizer__weight_decay"]
+    assert [name for _, name in rows[:2]] == user_set
+
+
+def test_documentation_link():
+    html = MMoERegressorClassifier()._repr_html_()
+    url = f"https://pypi.org/project/sk-mmoe/{__version__}/"
+    assert f'href="{url}"' in html  # the "?" of the estimator box
+    assert f'href="{url}#:~:text=n_experts' in html  # each parameter's own link
+
+
+def test_fitted_attributes_are_ours_not_skorch_internals():
+    X = np.random.RandomState(0).normal(size=(40, 3))
+    model = MMoERegressorClassifier(n_experts=2, max_epochs=1, random_state=0).fit(X, X[:, :2])
+    html = model._repr_html_()
+    shown = set(re.findall(r'<td class="param">\s*(?:<a[^>]*>\s*)?(\w+_)\s', html))
+    assert {"task_names_", "task_types_", "classes_", "n_iter_", "history_", "module_"} <= shown
+    assert not shown & {"callbacks_", "criterion_", "optimizer_", "prefixes_", "initialized_"}

@@ -1,0 +1,64 @@
+"""README.md runs as written: every ```python block, in order, and the demo's option list.
+
+The blocks share one namespace, as a reader pasting them into one session would; a block
+preceded by ``<!-- readme-test: skip (reason) -->`` is only compiled (the reason is shown).
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).parents[1] / "README.md"
+BLOCK = re.compile(
+    r"(?:<!--\s*readme-test:\s*skip\s*\((?P<reason>[^)]*)\)\s*-->\s*\n)?^```python\n(?P<code>.*?)^```",
+    re.S | re.M,
+)
+
+
+def python_blocks():
+    text = README.read_text()
+    return [
+        (text.count("\n", 0, match.start("code")) + 1, match["code"], match["reason"])
+        for match in BLOCK.finditer(text)
+    ]
+
+
+def test_readme_has_blocks_that_run():
+    blocks = python_blocks()
+    assert len([b for b in blocks if b[2] is None]) >= 4
+
+
+def test_readme_python_blocks_run_in_order(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib").use("Agg")
+    monkeypatch.chdir(tmp_path)  # blocks may write files
+    namespace = {"__name__": "__readme__"}
+    for line, code, reason in python_blocks():
+        compiled = compile(code, f"{README}:{line}", "exec")
+        if reason is None:
+            exec(compiled, namespace)
+    # A search the README builds but does not fit must still name real parameters.
+    from sklearn.model_selection import GridSearchCV
+
+    searches = [v for v in namespace.values() if isinstance(v, GridSearchCV)]
+    assert searches
+    for search in searches:
+        valid = search.estimator.get_params()
+        assert set(search.param_grid) <= set(valid), set(search.param_grid) - set(valid)
+
+
+def test_skipped_blocks_give_a_reason():
+    for line, _, reason in python_blocks():
+        assert reason is None or len(reason.strip()) > 10, f"README.md:{line}: say why it is skipped"
+
+
+def test_demo_options_listed_in_readme_match_its_help(capsys):
+    from sk_mmoe.__main__ import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    offered = set(re.findall(r"(--[a-z][a-z-]+)", capsys.readouterr().out)) - {"--help"}
+    sentence = re.search(r"`python -m sk_mmoe --help` lists the demo's options\s*\((.*?)\)", README.read_text(), re.S)
+    assert sentence, "README must list the demo's options after `python -m sk_mmoe --help`"
+    listed = set(re.findall(r"`(--[a-z-]+)`", sentence[1]))
+    assert listed == offered
