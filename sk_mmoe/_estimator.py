@@ -688,6 +688,10 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
                 self.n_iter_ = len(self.history)
             raise
         self.n_iter_ = len(self.history)
+        self._set_trained_attributes()
+
+    def _set_trained_attributes(self):
+        """The fitted attributes read off the trained network and loss."""
         self.task_weights_ = self.criterion_.effective_weights().cpu().numpy().astype(float)
         self.expert_labels_ = [
             "shared" if t is None else self.task_names_[t] for t in self.module_.expert_owner

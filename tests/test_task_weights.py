@@ -81,3 +81,18 @@ def test_uncertainty_changes_the_fit():
     fixed = MMoERegressorClassifier(**common).fit(X, y)
     learned = MMoERegressorClassifier(task_weights="uncertainty", **common).fit(X, y)
     assert learned.history_[0, "train_loss"] != pytest.approx(fixed.history_[0, "train_loss"])
+
+
+def test_save_and_load_keep_learned_weights_and_expert_labels(tmp_path):
+    from sk_mmoe import load_model, save_model
+
+    X = np.random.RandomState(0).normal(size=(80, 3))
+    model = MMoERegressorClassifier(task_weights="uncertainty", architecture="cgc",
+                                    n_experts=2, max_epochs=5, lr=5e-2, early_stopping=False,
+                                    random_state=0).fit(X, X[:, :2])
+    assert not np.allclose(model.task_weights_, [0.5, 0.5])  # learned something
+    save_model(model, tmp_path / "model.skmmoe")
+    restored = load_model(tmp_path / "model.skmmoe")
+    np.testing.assert_allclose(restored.task_weights_, model.task_weights_)
+    assert restored.expert_labels_ == model.expert_labels_ == [0, 1, "shared", "shared"]
+    np.testing.assert_allclose(restored.predict(X), model.predict(X))
