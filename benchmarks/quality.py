@@ -155,11 +155,30 @@ def lightgbm(kind):
     return cls(random_state=0, verbose=-1, n_jobs=1)
 
 
+class _MedianImputed:
+    """RealMLP refuses NaN in numeric columns: fill them with the training medians."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def fit(self, X, y):
+        self.medians_ = X.median(numeric_only=True)
+        self.model.fit(X.fillna(self.medians_), y)
+        self.classes_ = getattr(self.model, "classes_", None)
+        return self
+
+    def predict(self, X):
+        return self.model.predict(X.fillna(self.medians_))
+
+    def predict_proba(self, X):
+        return self.model.predict_proba(X.fillna(self.medians_))
+
+
 def realmlp(kind):
     from pytabkit import RealMLP_TD_Classifier, RealMLP_TD_Regressor
 
     cls = RealMLP_TD_Regressor if kind == "regression" else RealMLP_TD_Classifier
-    return cls(random_state=0, n_threads=1, verbosity=0, device="cpu")
+    return _MedianImputed(cls(random_state=0, n_threads=1, verbosity=0, device="cpu"))
 
 
 def fit_mmoe(params, X_train, y_train, X_test, y_test, seed, eval_set=None):

@@ -13,6 +13,8 @@ come from ``rtdl_num_embeddings`` rather than a copy of our own, so they stay th
 authors' tested code.
 """
 
+import warnings
+
 import numpy as np
 import torch
 from rtdl_num_embeddings import PeriodicEmbeddings, PiecewiseLinearEmbeddings
@@ -130,9 +132,12 @@ class FeatureEmbedding(nn.Module):
                 )
             else:
                 bins = [torch.as_tensor(edges, dtype=torch.float32) for edges in bin_edges]
-                self.numeric = PiecewiseLinearEmbeddings(
-                    bins, numeric_embedding_dim, activation=False, version="B"
-                )
+                with warnings.catch_warnings():
+                    # 0/1 and constant columns have a single bin: a linear term, as meant.
+                    warnings.filterwarnings("ignore", message=".*has just two bin edges")
+                    self.numeric = PiecewiseLinearEmbeddings(
+                        bins, numeric_embedding_dim, activation=False, version="B"
+                    )
             numeric_width = self.n_numeric * numeric_embedding_dim
 
         sizes = [int(n) for n in category_sizes]
