@@ -66,10 +66,13 @@ def test_synthetic_figure4_alpha_std_smoke(tmp_path, monkeypatch):
     assert "python benchmarks/synthetic_figure4.py --smoke --alpha-std 1 --out" in text
 
 
-@pytest.mark.skipif(
+needs_census = pytest.mark.skipif(
     not CENSUS_FILE.is_file(),
     reason=f"the census smoke run reads {CENSUS_FILE}, which is absent (no download in tests)",
 )
+
+
+@needs_census
 def test_census_table_smoke(tmp_path, monkeypatch):
     script = load_script("census_table", monkeypatch)
     results = script.main(["--smoke", "--family", "--out", str(tmp_path),
@@ -88,4 +91,16 @@ def test_census_table_smoke(tmp_path, monkeypatch):
     assert "## Paper vs ours" in text and "## Group 1" in text and "## Group 2" in text
     assert "python benchmarks/census_table.py --smoke --family --out" in text
     for model in script.ALL_MODELS:
+        assert f"| {model} |" in text
+
+
+@needs_census
+def test_census_family_smoke(tmp_path, monkeypatch):
+    script = load_script("census_table", monkeypatch)
+    results = script.main(["--smoke", "--only-family", "--out", str(tmp_path),
+                           "--data-home", str(CENSUS_FILE.parent)])
+    assert set(results["model"]) == {"MMoE", *script.FAMILY}
+    text = (tmp_path / "census_table.md").read_text()
+    assert "CGC, PLE and uncertainty task weights" in text and "## Paired by seed" in text
+    for model in script.FAMILY:
         assert f"| {model} |" in text
