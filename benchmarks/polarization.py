@@ -23,6 +23,11 @@ Run from the repository root::
     python benchmarks/polarization.py            # full study, ~20 min on one core
     python benchmarks/polarization.py --from-csv # figures and report from the CSVs
     python benchmarks/polarization.py --smoke --out /tmp/polarization   # seconds
+    python benchmarks/polarization.py --remedies  # the remedies study, see below
+
+``--remedies`` runs the second study instead (``polarization_remedies.py``): settings
+where gates collapse with standardised inputs, and each remedy (both gate dropout modes,
+the balancing loss, gate temperature, uncertainty task weights) over 20 paired seeds.
 
 It writes ``polarization.md``, ``polarization_*.csv`` and ``polarization_*.png`` into
 ``--out`` (default ``benchmarks/results``).
@@ -164,6 +169,7 @@ def make_model(setting, gate_dropout, seed):
         lr=setting.lr,
         max_epochs=setting.max_epochs,
         batch_size=setting.batch_size,
+        early_stopping=False,
         random_state=seed,
         **setting.model_params,
     )
@@ -603,10 +609,16 @@ def main(argv=None):
                            help="folder holding census-income.test.gz")
     arguments.add_argument("--from-csv", action="store_true",
                            help="rebuild the figures and report from the CSVs in --out")
+    arguments.add_argument("--remedies", action="store_true",
+                           help="run the remedies study (polarization_remedies.py) instead")
     args = arguments.parse_args(argv)
     # The command that produced the CSVs, also when the report is rebuilt from them.
     command = command_line("polarization.py", [
         a for a in (sys.argv[1:] if argv is None else argv) if a != "--from-csv"])
+    if args.remedies:
+        import polarization_remedies
+
+        return polarization_remedies.main(args, command)
     if args.n_seeds is None:
         args.n_seeds = 2 if args.smoke else 20
     torch.set_num_threads(1)

@@ -30,6 +30,7 @@ from ._embeddings import (
 )
 from ._features import FeatureEncoder
 from ._html_repr import HTMLReprMixin
+from ._gates import GATE_DROPOUT_MODES
 from ._network import ARCHITECTURES, MMoENetwork
 from ._params import (
     BATCH_SIZE,
@@ -107,8 +108,9 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
     Several expert networks share the input; each task mixes the experts' outputs with
     its own softmax gate and feeds the mixture to its own tower (Ma et al., KDD 2018).
     Gate dropout (Zhao et al., RecSys 2019) drops experts from each gate at random in
-    training, proposed against gates collapsing onto one expert; in our polarization study
-    it did not reliably prevent that, standardised inputs did.
+    training, proposed against gates collapsing onto one expert; in our polarization studies
+    it did not reliably prevent that: standardised inputs and, with them, the balancing loss
+    ``gate_balance`` did. CGC and PLE (``architecture``) add experts owned by each task.
     Each column of ``y`` is a task: regression, binary or multiclass.
 
     Parameters
@@ -123,7 +125,8 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
         applies to all columns, a list gives one per column, a dict
         ``{column: kind}`` sets some and infers the rest.
     n_experts : int, default=8
-        Number of experts. Ignored when ``architecture="shared_bottom"``.
+        Number of experts shared by all tasks; for ``"ple"``, in each level. Ignored
+        when ``architecture="shared_bottom"``.
     expert_layer_sizes : int or sequence of int, default=(64,)
         Hidden layer sizes of each expert (ReLU after each).
     gate_layer_sizes : int or sequence of int, default=()
@@ -131,14 +134,44 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
     tower_layer_sizes : int or sequence of int, default=(32,)
         Hidden layer sizes of each task's tower before its output layer.
     gate_dropout : float in [0, 1), default=0.1
-        Training-time probability of dropping each expert from each gate, per row; the
-        remaining gate weights are renormalised. No effect at prediction.
-    architecture : {"mmoe", "omoe", "shared_bottom"}, default="mmoe"
-        ``"mmoe"``: a gate per task; ``"omoe"``: one gate shared by all tasks;
-        ``"shared_bottom"``: one shared network of ``expert_layer_sizes``, no gates.
-    task_weights : list, dict or None, default=None
+        Training-time probability of dropping each expert from each gate, per row (see
+        ``gate_dropout_mode``). Applies to every gate, PLE's shared gates included. No
+        effect at prediction.
+    architecture : {"mmoe", "omoe", "shared_bottom", "cgc", "ple"}, default="mmoe"
+        ``"mmoe"``: a gate per task over ``n_experts`` shared experts; ``"omoe"``: one
+        gate shared by all tasks; ``"shared_bottom"``: one shared network of
+        ``expert_layer_sizes``, no gates; ``"cgc"`` (Customized Gate Control, Tang et
+        al., RecSys 2020): each task also owns ``n_task_experts`` experts, and its gate
+        mixes its own and the shared ones; ``"ple"`` (Progressive Layered Extraction,
+        same paper): ``n_levels`` CGC levels stacked, where each intermediate level also
+        has a shared gate over all its experts that feeds the next level's shared
+        experts.
+    n_task_experts : int, default=1
+        Experts owned by each task (in each level), for ``"cgc"`` and ``"ple"``;
+        ignored by the other architectures.
+    n_levels : int, default=2
+        Extraction levels of ``"ple"``; ignored otherwise (``"cgc"`` is one level, and
+        ``"ple"`` with one level is ``"cgc"``).
+    gate_dropout_mode : {"renormalize", "scale"}, default="renormalize"
+        ``"renormalize"``: a dropped expert's logit is masked before the softmax, so the
+        kept weights sum to 1 (and the dropped logit gets no gradient from that row);
+        ``"scale"``: inverted dropout on the softmax output, the kept weights divided by
+        ``1 - gate_dropout`` and not renormalised.
+    gate_temperature : float > 0, default=1.0
+        Every gate computes ``softmax(logits / gate_temperature)``, in training and
+        prediction; above 1 flattens the weights.
+    gate_balance : float >= 0, default=0.0
+        Coefficient of the importance loss of Shazeer et al. (ICLR 2017), the squared
+        coefficient of variation of each expert's summed gate weight in the batch,
+        averaged over all gates, added to the training loss. Recorded per epoch in
+        ``history_`` as ``gate_balance_loss`` (already multiplied by the coefficient)
+        when positive.
+    task_weights : list, dict, "uncertainty" or None, default=None
         Weights of the per-task losses in the training loss; None weighs tasks equally.
-        A dict ``{task: weight}`` leaves unnamed tasks at 1.
+        A dict ``{task: weight}`` leaves unnamed tasks at 1. ``"uncertainty"`` learns
+        them (Kendall et al., CVPR 2018): a log-variance ``s_t`` per task, trained with
+        the network, and the loss ``sum_t c_t exp(-s_t) loss_t + s_t / 2`` with
+        ``c_t = 1/2`` for regression and 1 for classification tasks.
     numeric_embedding : {"auto", None, "periodic", "piecewise_linear"}, default="auto"
         How each numeric feature enters the network. None: its standardised value.
         ``"periodic"``: the PLR embedding, ``"piecewise_linear"``: the PLE embedding over
@@ -204,6 +237,12 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
     n_iter_ : int
         Number of epochs trained so far, ``len(history_)``; an epoch cut short by an
         error in ``partial_fit`` counts.
+    task_weights_ : ndarray of shape (n_tasks,)
+        The weight of each task's loss in the training loss at the end of the last fit;
+        learned when ``task_weights="uncertainty"``.
+    expert_labels_ : list
+        Who owns each column of :meth:`gate_weights`: ``"shared"`` or the owning task's
+        name (``"cgc"`` and ``"ple"``).
     history_ : skorch.History
         Per-epoch and per-batch training records: ``train_loss``, ``valid_loss`` (with
         early stopping), and the gate diagnostics ``gate_utilization``,
@@ -270,7 +309,12 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
         "tower_layer_sizes": _LAYER_SIZES,
         "gate_dropout": [Interval(Real, 0, 1, closed="left")],
         "architecture": [StrOptions(set(ARCHITECTURES))],
-        "task_weights": [None, list, tuple, np.ndarray, dict],
+        "n_task_experts": [Interval(Integral, 1, None, closed="left")],
+        "n_levels": [Interval(Integral, 1, None, closed="left")],
+        "gate_dropout_mode": [StrOptions(set(GATE_DROPOUT_MODES))],
+        "gate_temperature": [Interval(Real, 0, None, closed="neither")],
+        "gate_balance": [Interval(Real, 0, None, closed="left")],
+        "task_weights": [None, list, tuple, np.ndarray, dict, StrOptions({"uncertainty"})],
         "numeric_embedding": [None, StrOptions({"auto", *NUMERIC_EMBEDDINGS})],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": BATCH_SIZE,
@@ -295,6 +339,11 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
         tower_layer_sizes=(32,),
         gate_dropout=0.1,
         architecture="mmoe",
+        n_task_experts=1,
+        n_levels=2,
+        gate_dropout_mode="renormalize",
+        gate_temperature=1.0,
+        gate_balance=0.0,
         task_weights=None,
         numeric_embedding="auto",
         max_epochs=200,
@@ -337,6 +386,11 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
         self.tower_layer_sizes = tower_layer_sizes
         self.gate_dropout = gate_dropout
         self.architecture = architecture
+        self.n_task_experts = n_task_experts
+        self.n_levels = n_levels
+        self.gate_dropout_mode = gate_dropout_mode
+        self.gate_temperature = gate_temperature
+        self.gate_balance = gate_balance
         self.task_weights = task_weights
         self.numeric_embedding = numeric_embedding
         self.early_stopping = early_stopping
@@ -389,6 +443,8 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
                 )
 
     def _resolved_task_weights(self):
+        if isinstance(self.task_weights, str):
+            return self.task_weights  # "uncertainty": learned, nothing to resolve
         return task_weight_values(self.task_weights, self.task_names_)
 
     # -- skorch hooks ---------------------------------------------------------------
@@ -461,6 +517,11 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
             tower_layer_sizes=_layer_sizes("tower_layer_sizes", self.tower_layer_sizes, True),
             gate_dropout=self.gate_dropout,
             architecture=self.architecture,
+            n_task_experts=self.n_task_experts,
+            n_levels=self.n_levels,
+            gate_dropout_mode=self.gate_dropout_mode,
+            gate_temperature=self.gate_temperature,
+            gate_balance=self.gate_balance,
             embedding=self._input_layer(),
         )
         return self
@@ -519,7 +580,12 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
         if sample_weight is not None:
             sample_weight = sample_weight.to(y_pred.device)
         per_task = self.criterion_.per_task(y_pred, targets, sample_weight)
-        loss = self.criterion_.combine(per_task)
+        loss = self.criterion_.combine(per_task, labelled=~torch.isnan(targets).all(dim=0))
+        # The network leaves the balancing loss of its last training forward here.
+        balance = self.module_.__dict__.pop("auxiliary_loss", None)
+        if training and balance is not None:
+            self.history.record_batch("gate_balance_loss", balance.item())
+            loss = loss + balance
         # One scalar read per step (skorch reads the loss once more to record it).
         if not math.isfinite(loss.item()):
             bad = [
@@ -622,6 +688,14 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
                 self.n_iter_ = len(self.history)
             raise
         self.n_iter_ = len(self.history)
+        self._set_trained_attributes()
+
+    def _set_trained_attributes(self):
+        """The fitted attributes read off the trained network and loss."""
+        self.task_weights_ = self.criterion_.effective_weights().cpu().numpy().astype(float)
+        self.expert_labels_ = [
+            "shared" if t is None else self.task_names_[t] for t in self.module_.expert_owner
+        ]
 
     def _continue_training(self, X, y, sample_weight, caller, eval_set=None):
         prepare_continuation(self, caller)
@@ -785,7 +859,10 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
         -------
         weights : ndarray of shape (n_samples, n_tasks, n_experts)
             Rows sum to 1 over the experts. For ``"omoe"`` every task shows the shared
-            gate; for ``"shared_bottom"`` the single bottom has weight 1.
+            gate; for ``"shared_bottom"`` the single bottom has weight 1. For ``"cgc"``
+            and ``"ple"`` the columns are the last level's experts, each task's own
+            first (task by task), then the shared ones, as ``expert_labels_`` names
+            them; a task's weight on another task's experts is 0.
         """
         check_is_fitted(self)
         X_tensor = self._feature_encoder.transform(self, X)

@@ -89,6 +89,8 @@ def save_model(model, path):
         {
             "module": {k: v.detach().cpu() for k, v in model.module_.state_dict().items()},
             "optimizer": model.optimizer_.state_dict(),
+            # Learned task weights (task_weights="uncertainty") live in the criterion.
+            "criterion": {k: v.detach().cpu() for k, v in model.criterion_.state_dict().items()},
         },
         weights,
     )
@@ -156,11 +158,14 @@ def load_model(path, *, device=None):
             model.initialize()
         model.module_.load_state_dict(weights["module"])
         model.optimizer_.load_state_dict(weights["optimizer"])
+        if "criterion" in weights:
+            model.criterion_.load_state_dict(weights["criterion"])
         history = _field(document, "history", list)
         if not all(isinstance(epoch, dict) for epoch in history):
             raise StateError("history must be a list of epochs.")
         model.history_ = History(history)
         model.n_iter_ = _positive_int(fitted.get("n_iter_"), "n_iter_")
+        model._set_trained_attributes()
     except (StateError, TypeError, KeyError, RuntimeError) as exc:
         raise ValueError(f"{path} is not a valid sk-mmoe model file: {exc}") from None
     return model
@@ -195,7 +200,9 @@ def _read_archive(path):
             f"{path}: weights.pt holds something other than tensors, or is damaged; it "
             f"was not loaded ({first_line})."
         ) from None
-    if not (isinstance(state, dict) and set(state) == {"module", "optimizer"}):
+    # "criterion" joined in the same format version; files written before it lack it.
+    if not (isinstance(state, dict)
+            and set(state) in ({"module", "optimizer"}, {"module", "optimizer", "criterion"})):
         raise ValueError(f"{path}: weights.pt does not hold the expected state dicts.")
     return document, state
 

@@ -23,6 +23,7 @@ from ._task_kinds import (
     resolve_requested_kinds,
 )
 from ._state import StateError, decode_value, encode_value
+from ._task_weights import UncertaintyWeights
 from ._warnings import warn
 
 # Beyond this magnitude a prediction a few standard deviations away could overflow float64.
@@ -410,13 +411,20 @@ class MultiTaskLoss(nn.Module):
     ----------
     task_kinds : sequence of str
     task_output_sizes : sequence of int
-    task_weights : sequence of float
+    task_weights : sequence of float or "uncertainty"
+        Fixed weights, or ``"uncertainty"`` for weights learned with the network
+        (:class:`sk_mmoe._task_weights.UncertaintyWeights`, in the attribute
+        ``uncertainty``, whose parameters the optimizer trains).
     """
 
     def __init__(self, task_kinds, task_output_sizes, task_weights):
         super().__init__()
         self.task_kinds = list(task_kinds)
         self.task_output_sizes = list(task_output_sizes)
+        self.uncertainty = None
+        if isinstance(task_weights, str) and task_weights == "uncertainty":
+            self.uncertainty = UncertaintyWeights(self.task_kinds)
+            task_weights = [1.0] * len(self.task_kinds)
         self.register_buffer("task_weights", torch.as_tensor(task_weights, dtype=torch.float32))
 
     def per_task(self, outputs, targets, sample_weight=None):
@@ -450,9 +458,21 @@ class MultiTaskLoss(nn.Module):
         weighted = (torch.stack(row_losses, dim=1) * weights).sum(dim=0)
         return weighted / weights.sum(dim=0).clamp_min(1e-12)
 
-    def combine(self, per_task):
-        """The training loss: per-task losses weighted by ``task_weights`` and summed."""
+    def combine(self, per_task, labelled=None):
+        """The training loss: per-task losses weighted by ``task_weights`` and summed.
+
+        ``labelled``, ``(n_tasks,)`` bool, says which tasks have a label in the batch;
+        only learned (uncertainty) weights use it.
+        """
+        if self.uncertainty is not None:
+            return self.uncertainty(per_task, labelled)
         return per_task @ self.task_weights
+
+    def effective_weights(self):
+        """The weight of each task's loss in the training loss now, shape (n_tasks,)."""
+        if self.uncertainty is not None:
+            return self.uncertainty.weights().detach()
+        return self.task_weights.clone()
 
     def forward(self, outputs, targets, sample_weight=None):
         return self.combine(self.per_task(outputs, targets, sample_weight))

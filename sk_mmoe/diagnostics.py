@@ -54,7 +54,8 @@ def expert_utilization(estimator, X):
     Returns
     -------
     utilization : ndarray of shape (n_tasks, n_experts)
-        Each row sums to 1.
+        Each row sums to 1. The columns are those of the model's ``gate_weights``; its
+        ``expert_labels_`` says which are shared and which belong to a task.
 
     Examples
     --------
@@ -68,6 +69,12 @@ def expert_utilization(estimator, X):
     (100, 2, 4)
     >>> expert_utilization(model, X).sum(axis=1).round(6).tolist()
     [1.0, 1.0]
+    >>> cgc = MMoERegressorClassifier(architecture="cgc", n_experts=2, n_task_experts=1,
+    ...                               max_epochs=2, random_state=0).fit(X, X[:, :2])
+    >>> cgc.expert_labels_
+    [0, 1, 'shared', 'shared']
+    >>> float(expert_utilization(cgc, X)[0, 1])  # task 0 cannot reach task 1's expert
+    0.0
     """
     return _gate_weights(estimator, X).mean(axis=0)
 
@@ -172,21 +179,23 @@ def polarized_tasks(utilization, threshold=POLARIZED_SHARE):
     return np.flatnonzero(u.max(axis=-1) > threshold).tolist()
 
 
-def polarization_warning_message(task_names, utilization, gate_dropout):
+def polarization_warning_message(task_names, utilization, gate_balance):
     """The text of the end-of-fit warning, or None when the gates look healthy.
 
     It warns when a task's gate is polarized (:func:`polarized_tasks`) or when more than
     half of the experts are dead (:func:`dead_experts`); dead experts are named alongside
-    a polarized gate.
+    a polarized gate. Without a balancing loss (``gate_balance=0``) it suggests one: in
+    the remedies study (``benchmarks/results/polarization_remedies.md``) it was the one
+    remedy that prevented collapse in every seed.
 
     Examples
     --------
     >>> from sk_mmoe.diagnostics import polarization_warning_message
-    >>> message = polarization_warning_message(["income"], [[0.95, 0.05]], gate_dropout=0.0)
+    >>> message = polarization_warning_message(["income"], [[0.95, 0.05]], gate_balance=0.0)
     >>> print(message)  # doctest: +NORMALIZE_WHITESPACE
     Gate polarization: the gate of task 'income' puts 95% of its weight on expert 0.
-    Standardise the features (e.g. StandardScaler); set gate_dropout (e.g. 0.1).
-    >>> polarization_warning_message(["income"], [[0.6, 0.4]], gate_dropout=0.0) is None
+    Standardise the features (e.g. StandardScaler); set gate_balance (e.g. 0.1).
+    >>> polarization_warning_message(["income"], [[0.6, 0.4]], gate_balance=0.0) is None
     True
     """
     utilization = np.asarray(utilization)
@@ -213,10 +222,11 @@ def polarization_warning_message(task_names, utilization, gate_dropout):
         )
     advice = []
     if polarized:
-        # In our polarization study gates collapsed where inputs were uncentred or unscaled.
+        # In our polarization study gates collapsed where inputs were uncentred or unscaled;
+        # with standardised inputs, only the balancing loss prevented it in every seed.
         advice.append("Standardise the features (e.g. StandardScaler)")
-        if gate_dropout == 0:
-            advice.append("set gate_dropout (e.g. 0.1)")
+        if gate_balance == 0:
+            advice.append("set gate_balance (e.g. 0.1)")
     if dead:
         n_used = utilization.shape[-1] - len(dead)
         advice.append(f"fewer experts (n_experts={max(n_used, 1)}) may do as well")
@@ -232,7 +242,10 @@ class GateUtilization(Callback):
     on up to ``max_rows`` training rows spread evenly over the data. Per epoch it records
     ``gate_utilization`` (n_tasks × n_experts mean weights), ``gate_entropy`` (per task,
     see :func:`normalized_entropy`), ``gate_polarized_rows`` (per task, see
-    :func:`polarized_row_share`) and ``dead_experts``. At the end of training it issues a
+    :func:`polarized_row_share`) and ``dead_experts``, and, when the estimator's
+    ``gate_balance`` is positive, ``gate_balance_loss``, the epoch's mean over its
+    training batches. For ``"cgc"`` and ``"ple"`` the gates measured are those of the
+    last level, which feed the towers. At the end of training it issues a
     :class:`GatePolarizationWarning` when a gate has polarized, or when more than half of
     the experts are dead (a few dead experts are common with many experts and are only
     recorded).
@@ -286,6 +299,10 @@ class GateUtilization(Callback):
         net.history.record("gate_entropy", normalized_entropy(utilization).tolist())
         net.history.record("gate_polarized_rows", polarized_row_share(weights).tolist())
         net.history.record("dead_experts", dead_experts(utilization))
+        balance = [b["gate_balance_loss"] for b in net.history[-1]["batches"]
+                   if "gate_balance_loss" in b]
+        if balance:
+            net.history.record("gate_balance_loss", float(np.mean(balance)))
 
     def on_train_end(self, net, **kwargs):
         if not self.warn or not net.history or "gate_utilization" not in net.history[-1]:
@@ -299,7 +316,7 @@ class GateUtilization(Callback):
         else:
             record = net.history[-1]
         message = polarization_warning_message(
-            net.task_names_, record["gate_utilization"], net.gate_dropout
+            net.task_names_, record["gate_utilization"], net.gate_balance
         )
         if message:
             warn(message, GatePolarizationWarning)

@@ -40,6 +40,15 @@ def _task_index(model, task):
     )
 
 
+def _expert_names(model, n_experts):
+    """Tick labels: the expert's number, and its owner where some experts belong to a task
+    (``"cgc"``, ``"ple"``)."""
+    labels = getattr(model, "expert_labels_", None)
+    if labels is None or all(label == "shared" for label in labels):
+        return [str(e) for e in range(n_experts)]
+    return [f"{e}\n{label}" for e, label in enumerate(labels)]
+
+
 def _expert_colors(n_experts):
     """Distinct colours for up to 20 experts; beyond that, a continuous colormap."""
     plt = _pyplot()
@@ -65,6 +74,11 @@ def plot_expert_utilization(estimator, X, *, ax=None, cmap="viridis"):
     -------
     ax : matplotlib Axes
 
+    Notes
+    -----
+    Where experts belong to tasks (``"cgc"``, ``"ple"``), each tick names the owner
+    (``expert_labels_``) under the expert's number.
+
     Examples
     --------
     >>> import matplotlib
@@ -77,6 +91,10 @@ def plot_expert_utilization(estimator, X, *, ax=None, cmap="viridis"):
     >>> ax = plot_expert_utilization(model, X)
     >>> ax.images[0].get_array().shape  # tasks x experts
     (2, 4)
+    >>> cgc = MMoERegressorClassifier(architecture="cgc", n_experts=2, max_epochs=3,
+    ...                               random_state=0).fit(X, X[:, :2])
+    >>> [t.get_text().split() for t in plot_expert_utilization(cgc, X).get_xticklabels()]
+    [['0', '0'], ['1', '1'], ['2', 'shared'], ['3', 'shared']]
     """
     ax = _axes(ax)
     model = _final_model(estimator)
@@ -88,7 +106,7 @@ def plot_expert_utilization(estimator, X, *, ax=None, cmap="viridis"):
             value = utilization[t, e]
             ax.text(e, t, f"{value:.2f}", ha="center", va="center",
                     color="black" if value > 0.5 else "white", fontsize=8)
-    ax.set_xticks(range(n_experts))
+    ax.set_xticks(range(n_experts), _expert_names(model, n_experts))
     ax.set_yticks(range(n_tasks), [str(name) for name in model.task_names_])
     ax.set_xlabel("expert")
     ax.set_ylabel("task")
@@ -136,8 +154,10 @@ def plot_utilization_history(estimator, task=None, *, ax=None):
     curves = np.array(records)[:, t, :]  # (epochs, experts)
     ax = _axes(ax)
     epochs = np.arange(1, len(curves) + 1)
+    names = _expert_names(model, curves.shape[1])
     for e, color in enumerate(_expert_colors(curves.shape[1])):
-        ax.plot(epochs, curves[:, e], label=f"expert {e}", color=color)
+        ax.plot(epochs, curves[:, e], label="expert " + names[e].replace("\n", " "),
+                color=color)
     ax.set_xlabel("epoch")
     ax.set_ylabel("mean gate weight")
     ax.set_ylim(0, 1)
@@ -182,7 +202,7 @@ def plot_gate_weight_distribution(estimator, X, task=None, *, ax=None):
     weights = _gate_weights(estimator, X)[:, t, :]  # (rows, experts)
     ax = _axes(ax)
     ax.boxplot([weights[:, e] for e in range(weights.shape[1])], showfliers=False)
-    ax.set_xticks(range(1, weights.shape[1] + 1), [str(e) for e in range(weights.shape[1])])
+    ax.set_xticks(range(1, weights.shape[1] + 1), _expert_names(model, weights.shape[1]))
     ax.set_xlabel("expert")
     ax.set_ylabel("gate weight per row")
     ax.set_ylim(-0.02, 1.02)

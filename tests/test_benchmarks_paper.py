@@ -66,13 +66,16 @@ def test_synthetic_figure4_alpha_std_smoke(tmp_path, monkeypatch):
     assert "python benchmarks/synthetic_figure4.py --smoke --alpha-std 1 --out" in text
 
 
-@pytest.mark.skipif(
+needs_census = pytest.mark.skipif(
     not CENSUS_FILE.is_file(),
     reason=f"the census smoke run reads {CENSUS_FILE}, which is absent (no download in tests)",
 )
+
+
+@needs_census
 def test_census_table_smoke(tmp_path, monkeypatch):
     script = load_script("census_table", monkeypatch)
-    results = script.main(["--smoke", "--out", str(tmp_path),
+    results = script.main(["--smoke", "--family", "--out", str(tmp_path),
                            "--data-home", str(CENSUS_FILE.parent)])
 
     written = pd.read_csv(tmp_path / "census_table.csv")
@@ -80,12 +83,24 @@ def test_census_table_smoke(tmp_path, monkeypatch):
     expected_tasks = {1: {"income_50k", "never_married"}, 2: {"college_degree", "never_married"}}
     for group, tasks in expected_tasks.items():
         cells = written[written["group"] == group]
-        assert set(cells["model"]) == set(script.MODELS)
-        for model in script.MODELS:
+        assert set(cells["model"]) == set(script.ALL_MODELS)
+        for model in script.ALL_MODELS:
             assert set(cells[cells["model"] == model]["task"]) == tasks
     assert written["test_auc"].between(0, 1).all()
     text = (tmp_path / "census_table.md").read_text()
     assert "## Paper vs ours" in text and "## Group 1" in text and "## Group 2" in text
-    assert "python benchmarks/census_table.py --smoke --out" in text
-    for model in script.MODELS:
+    assert "python benchmarks/census_table.py --smoke --family --out" in text
+    for model in script.ALL_MODELS:
+        assert f"| {model} |" in text
+
+
+@needs_census
+def test_census_family_smoke(tmp_path, monkeypatch):
+    script = load_script("census_table", monkeypatch)
+    results = script.main(["--smoke", "--only-family", "--out", str(tmp_path),
+                           "--data-home", str(CENSUS_FILE.parent)])
+    assert set(results["model"]) == {"MMoE", *script.FAMILY}
+    text = (tmp_path / "census_table.md").read_text()
+    assert "CGC, PLE and uncertainty task weights" in text and "## Paired by seed" in text
+    for model in script.FAMILY:
         assert f"| {model} |" in text

@@ -75,3 +75,32 @@ def test_census_runs(smoke_run):
     assert len(part) == len(census) * N_SEEDS * len(script.GATE_DROPOUTS)
     assert part["auc_income_50k"].between(0, 1).all()
     assert part["auc_never_married"].between(0, 1).all()
+
+
+def test_remedies_smoke_writes_every_output(tmp_path):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(BENCHMARKS))
+        sys.modules.pop("polarization", None)
+        script = importlib.import_module("polarization")
+        remedies = importlib.import_module("polarization_remedies")
+        script.main(["--remedies", "--smoke", "--out", str(tmp_path)])
+    names = ["polarization_remedies.md", "polarization_remedies_runs.csv",
+             "polarization_remedies_search.csv", "polarization_remedies_summary.csv",
+             "polarization_remedies.png"]
+    for name in names:
+        assert (tmp_path / name).stat().st_size > 0, name
+    report = (tmp_path / "polarization_remedies.md").read_text()
+    assert "## Reproduce" in report and "--remedies" in report
+    runs = pd.read_csv(tmp_path / "polarization_remedies_runs.csv")
+    # One row per studied setting and remedy (one seed in the smoke run).
+    assert len(runs) == len(remedies.STUDY) * len(remedies.REMEDIES)
+    assert set(runs["remedy"]) == {r.name for r in remedies.REMEDIES}
+    for column in ["collapsed", "n_dead", "entropy", "r2_task_1", "r2_task_2", "fit_s"]:
+        assert runs[column].notna().all(), column
+    # The rare task's labels were thinned in training, not in the test rows.
+    rare = [s for s in remedies.SEARCH if s.rare_fraction < 1][0]
+    _, y_train, _, y_test = remedies.make_data(rare, 0)
+    assert y_train["task_2"].notna().mean() == pytest.approx(rare.rare_fraction)
+    assert y_test["task_2"].notna().all()
+    uncertain = runs[runs["remedy"] == "uncertainty"]
+    assert (uncertain["weight_task_1"] != 1.0).all()  # learned, not the fixed weights

@@ -42,10 +42,10 @@ def test_warning_message_names_tasks_and_experts():
     collapsed = np.array([[0.995, 0.0, 0.005], [0.3, 0.005, 0.695]])
     message = polarization_warning_message(["income", "married"], collapsed, 0.0)
     assert "'income' puts 100% of its weight on expert 0" in message
-    assert "expert(s) [1]" in message and "set gate_dropout (e.g. 0.1)" in message
+    assert "expert(s) [1]" in message and "set gate_balance (e.g. 0.1)" in message
     assert "Standardise the features" in message and "(n_experts=2) may do as well" in message
     assert "'married'" not in message
-    assert "gate_dropout" not in polarization_warning_message(["a", "b"], collapsed, 0.1)
+    assert "gate_balance" not in polarization_warning_message(["a", "b"], collapsed, 0.1)
     # One dead expert of three alone is only recorded; two of three is worth a warning.
     assert polarization_warning_message(["a"], np.array([[0.5, 0.495, 0.005]]), 0.1) is None
     one_of_three = np.array([[0.85, 0.005, 0.145], [0.8, 0.0, 0.2]])
@@ -60,7 +60,7 @@ def test_warning_message_names_tasks_and_experts():
 
 def polarize(model, expert=0):
     """Make every gate of a fitted model put (almost) all weight on one expert."""
-    head = model.module_.gates.layers[-1]
+    head = model.module_.levels[-1].gates.layers[-1]
     with torch.no_grad():
         head.weight.zero_()
         head.bias.fill_(-20.0)
@@ -79,7 +79,7 @@ def test_a_polarized_gate_is_measured_and_warned_about(mixed_data, small_params)
     assert dead_experts(utilization) == [0, 1, 3]
 
     # Training further with gates this collapsed (and a frozen gate) keeps them collapsed.
-    model.module_.gates.requires_grad_(False)
+    model.module_.levels[-1].gates.requires_grad_(False)
     with pytest.warns(GatePolarizationWarning, match=r"'amount' puts 100% of its weight on expert 2.*\[0, 1, 3\]"):
         model.partial_fit(X, y)
     last = model.history[-1]

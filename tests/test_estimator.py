@@ -307,3 +307,29 @@ def test_object_column_of_booleans_with_missing_labels(small_params):
     assert model.classes_[0].dtype == bool
     assert model.predict(X)["flag"].dtype == bool
     assert model.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("architecture", ["cgc", "ple"])
+def test_cgc_and_ple_fit_and_name_their_experts(architecture):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(80, 3))
+    y = pd.DataFrame({"value": X[:, 0], "flag": X[:, 1] > 0})
+    model = MMoERegressorClassifier(architecture=architecture, n_experts=2, n_task_experts=2,
+                                    n_levels=2, max_epochs=2, random_state=0).fit(X, y)
+    assert model.expert_labels_ == ["value", "value", "flag", "flag", "shared", "shared"]
+    weights = model.gate_weights(X)
+    assert weights.shape == (80, 2, 6)
+    assert (weights[:, 0, 2:4] == 0).all() and (weights[:, 1, 0:2] == 0).all()
+    assert len(model.history_[-1]["gate_utilization"][0]) == 6
+    assert model.predict(X).shape == (80, 2)
+
+
+def test_ple_with_every_remedy_pickles_and_predicts_the_same():
+    X = np.random.RandomState(0).normal(size=(60, 3))
+    model = MMoERegressorClassifier(architecture="ple", n_experts=2, gate_balance=0.1,
+                                    gate_dropout_mode="scale", gate_temperature=2.0,
+                                    task_weights="uncertainty", max_epochs=2, random_state=0)
+    model.fit(X, X[:, :2])
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(restored.predict(X), model.predict(X))
+    np.testing.assert_allclose(restored.task_weights_, model.task_weights_)

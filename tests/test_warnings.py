@@ -33,12 +33,12 @@ def test_polarization_warning_from_a_callback_points_at_the_callers_line():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(100, 3))
     model = MMoERegressorClassifier(**TINY).fit(X, X[:, 0])
-    head = model.module_.gates.layers[-1]
+    head = model.module_.levels[-1].gates.layers[-1]
     with torch.no_grad():  # every gate on expert 0, frozen there
         head.weight.zero_()
         head.bias.fill_(-20.0)
         head.bias[:, 0] = 20.0
-    model.module_.gates.requires_grad_(False)
+    model.module_.levels[-1].gates.requires_grad_(False)
     records = caught(GatePolarizationWarning, lambda: model.partial_fit(X, X[:, 0]))
     assert len(records) == 1
     assert records[0].filename == __file__
