@@ -135,7 +135,8 @@ def main(argv=None):
     print(format_table(rows))
     print("\n" + verdict(rows) + f" ({wall:.0f} s in all; fit_s is each model's own fits.)")
     print(
-        "One seed: benchmarks/results/demo_seeds.md repeats this over 10 seeds, and "
+        "One seed: benchmarks/demo_seeds.py repeats this over seeds "
+        "(benchmarks/results/demo_seeds.md), and "
         "benchmarks/results/synthetic_figure4*.md compare the architectures at several "
         "correlations."
     )
