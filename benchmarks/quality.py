@@ -263,13 +263,17 @@ def run_select(args):
     return pd.DataFrame(rows)
 
 
-MODELS = ("sk-mmoe", "sk-mmoe pipeline", "sk-mmoe per task", "HGB per task", "LightGBM per task", "RealMLP-TD per task")
+MODELS = ("sk-mmoe", "sk-mmoe pipeline", "sk-mmoe per task", "sk-mmoe cgc", "sk-mmoe ple",
+          "HGB per task", "LightGBM per task", "RealMLP-TD per task")
+# The MMoE family's other members at the same defaults (issue 12).
+ARCHITECTURE_MODELS = {"sk-mmoe cgc": {"architecture": "cgc"}, "sk-mmoe ple": {"architecture": "ple"}}
 
 
 def run_panel(args):
     """Every model on each table's test rows, trained on its training rows."""
     tables, seeds, extra = _settings(args)
     models = args.models or [m for m in MODELS if m != "RealMLP-TD per task" or not args.smoke]
+    # The panel's summary compares the default model with HGB; the family rows are extra.
     rows = []
     for table in tables:
         loader, *sizes = TABLES[table]
@@ -291,6 +295,9 @@ def run_panel(args):
                     prep_seconds = time.perf_counter() - start
                     scores, seconds, _ = fit_mmoe(dict(extra), Xt_train, y_train, prep.transform(X_test), y_test, seed)
                     seconds += prep_seconds
+                elif model in ARCHITECTURE_MODELS:
+                    params = dict(ARCHITECTURE_MODELS[model], **extra)
+                    scores, seconds, _ = fit_mmoe(params, X_train, y_train, X_test, y_test, seed)
                 elif model == "sk-mmoe per task":
                     scores, seconds = fit_mmoe_per_task(dict(extra), X_train, y_train, X_test, y_test, seed)
                 else:
