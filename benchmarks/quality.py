@@ -242,64 +242,72 @@ def _settings(args):
     return args.tables or list(TABLES), list(range(args.seeds)), {}
 
 
+def _table_splits(tables, seeds, rows):
+    """``(table, seed, X_train, y_train, X_eval, y_eval)``, evaluating on ``rows``."""
+    for table in tables:
+        loader, *sizes = TABLES[table]
+        X, y = loader()
+        for seed in seeds:
+            train, valid, test = split(len(X), sizes, seed)
+            held = valid if rows == "valid" else test
+            yield table, seed, X.iloc[train], y.iloc[train], X.iloc[held], y.iloc[held]
+
+
 def run_select(args):
     """Each candidate on each table's validation rows: the evidence for the defaults."""
     tables, seeds, extra = _settings(args)
     names = args.candidates or list(CANDIDATES)
     rows = []
-    for table in tables:
-        loader, *sizes = TABLES[table]
-        X, y = loader()
-        for seed in seeds:
-            train, valid, _ = split(len(X), sizes, seed)
-            X_train, y_train, X_valid, y_valid = X.iloc[train], y.iloc[train], X.iloc[valid], y.iloc[valid]
-            hgb_scores, hgb_seconds = fit_per_task(hgb, _for_trees(X_train), y_train, _for_trees(X_valid), y_valid)
-            for name in names:
-                scores, seconds, epochs = fit_mmoe(dict(CANDIDATES[name], **extra), X_train, y_train, X_valid, y_valid, seed)
-                for task, value in scores.items():
-                    rows.append(dict(table=table, seed=seed, candidate=name, task=task, score=value,
-                                     hgb=hgb_scores[task], seconds=seconds, hgb_seconds=hgb_seconds, epochs=epochs))
-                log(f"{table} seed {seed} {name}: " + ", ".join(f"{t} {v:.4f} (HGB {hgb_scores[t]:.4f})" for t, v in scores.items()) + f", {seconds:.1f} s ({epochs} epochs)")
+    for table, seed, X_train, y_train, X_valid, y_valid in _table_splits(tables, seeds, "valid"):
+        hgb_scores, hgb_seconds = fit_per_task(hgb, _for_trees(X_train), y_train, _for_trees(X_valid), y_valid)
+        for name in names:
+            scores, seconds, epochs = fit_mmoe(dict(CANDIDATES[name], **extra), X_train, y_train, X_valid, y_valid, seed)
+            for task, value in scores.items():
+                rows.append(dict(table=table, seed=seed, candidate=name, task=task, score=value,
+                                 hgb=hgb_scores[task], seconds=seconds, hgb_seconds=hgb_seconds, epochs=epochs))
+            log(f"{table} seed {seed} {name}: " + ", ".join(f"{t} {v:.4f} (HGB {hgb_scores[t]:.4f})" for t, v in scores.items()) + f", {seconds:.1f} s ({epochs} epochs)")
     return pd.DataFrame(rows)
 
 
-MODELS = ("sk-mmoe", "sk-mmoe pipeline", "sk-mmoe per task", "HGB per task", "LightGBM per task", "RealMLP-TD per task")
+MODELS = ("sk-mmoe", "sk-mmoe pipeline", "sk-mmoe per task", "sk-mmoe cgc", "sk-mmoe ple",
+          "HGB per task", "LightGBM per task", "RealMLP-TD per task")
+# The MMoE family's other members at the same defaults (issue 12).
+ARCHITECTURE_MODELS = {"sk-mmoe cgc": {"architecture": "cgc"}, "sk-mmoe ple": {"architecture": "ple"}}
 
 
 def run_panel(args):
     """Every model on each table's test rows, trained on its training rows."""
     tables, seeds, extra = _settings(args)
     models = args.models or [m for m in MODELS if m != "RealMLP-TD per task" or not args.smoke]
+    # The panel's summary compares the default model with HGB; the family rows are extra.
     rows = []
-    for table in tables:
-        loader, *sizes = TABLES[table]
-        X, y = loader()
-        for seed in seeds:
-            train, _, test = split(len(X), sizes, seed)
-            X_train, y_train, X_test, y_test = X.iloc[train], y.iloc[train], X.iloc[test], y.iloc[test]
-            for model in models:
-                if model == "RealMLP-TD per task" and table not in args.realmlp_tables:
-                    continue
-                entropy = np.nan
-                if model == "sk-mmoe":
-                    scores, seconds, _ = fit_mmoe(dict(extra), X_train, y_train, X_test, y_test, seed)
-                    entropy = fit_mmoe.last_gate_entropy
-                elif model == "sk-mmoe pipeline":
-                    prep = pipeline_mmoe(X_train)
-                    start = time.perf_counter()
-                    Xt_train = prep.fit_transform(X_train)
-                    prep_seconds = time.perf_counter() - start
-                    scores, seconds, _ = fit_mmoe(dict(extra), Xt_train, y_train, prep.transform(X_test), y_test, seed)
-                    seconds += prep_seconds
-                elif model == "sk-mmoe per task":
-                    scores, seconds = fit_mmoe_per_task(dict(extra), X_train, y_train, X_test, y_test, seed)
-                else:
-                    make = {"HGB per task": hgb, "LightGBM per task": lightgbm, "RealMLP-TD per task": realmlp}[model]
-                    scores, seconds = fit_per_task(make, _for_trees(X_train), y_train, _for_trees(X_test), y_test)
-                for task, value in scores.items():
-                    rows.append(dict(table=table, seed=seed, model=model, task=task, score=value,
-                                     seconds=seconds, gate_entropy=entropy))
-                log(f"{table} seed {seed} {model}: " + ", ".join(f"{t} {v:.4f}" for t, v in scores.items()) + f", {seconds:.1f} s")
+    for table, seed, X_train, y_train, X_test, y_test in _table_splits(tables, seeds, "test"):
+        for model in models:
+            if model == "RealMLP-TD per task" and table not in args.realmlp_tables:
+                continue
+            entropy = np.nan
+            if model == "sk-mmoe":
+                scores, seconds, _ = fit_mmoe(dict(extra), X_train, y_train, X_test, y_test, seed)
+                entropy = fit_mmoe.last_gate_entropy
+            elif model == "sk-mmoe pipeline":
+                prep = pipeline_mmoe(X_train)
+                start = time.perf_counter()
+                Xt_train = prep.fit_transform(X_train)
+                prep_seconds = time.perf_counter() - start
+                scores, seconds, _ = fit_mmoe(dict(extra), Xt_train, y_train, prep.transform(X_test), y_test, seed)
+                seconds += prep_seconds
+            elif model in ARCHITECTURE_MODELS:
+                params = dict(ARCHITECTURE_MODELS[model], **extra)
+                scores, seconds, _ = fit_mmoe(params, X_train, y_train, X_test, y_test, seed)
+            elif model == "sk-mmoe per task":
+                scores, seconds = fit_mmoe_per_task(dict(extra), X_train, y_train, X_test, y_test, seed)
+            else:
+                make = {"HGB per task": hgb, "LightGBM per task": lightgbm, "RealMLP-TD per task": realmlp}[model]
+                scores, seconds = fit_per_task(make, _for_trees(X_train), y_train, _for_trees(X_test), y_test)
+            for task, value in scores.items():
+                rows.append(dict(table=table, seed=seed, model=model, task=task, score=value,
+                                 seconds=seconds, gate_entropy=entropy))
+            log(f"{table} seed {seed} {model}: " + ", ".join(f"{t} {v:.4f}" for t, v in scores.items()) + f", {seconds:.1f} s")
     return pd.DataFrame(rows)
 
 

@@ -596,8 +596,7 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
             raise NonFiniteLossError(
                 f"The {'training' if training else 'validation'} loss became non-finite "
                 f"({loss.item()}) in epoch {len(self.history)} for task(s) "
-                f"{', '.join(bad)}. Lower lr, scale the features (e.g. StandardScaler), "
-                "or check the targets for extreme values."
+                f"{', '.join(bad)}. Lower lr, or check the targets for extreme values."
             )
         return loss
 

@@ -36,3 +36,11 @@ def test_fit_adds_few_torch_ops_per_step_to_a_hand_loop():
 
     ops = _step_costs.ops_per_step(make_data, estimator, hand_written_fit, rows=1024, batch=256)
     assert ops["ratio"] < 1.15, ops
+
+
+def test_demo_seeds_smoke(tmp_path):
+    from benchmarks.demo_seeds import main
+
+    main(["--smoke", "--out", str(tmp_path)])
+    text = (tmp_path / "demo_seeds_smoke.md").read_text()
+    assert "Lowest mean test MSE" in text and "command (from the repository root)" in text

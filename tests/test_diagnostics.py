@@ -42,10 +42,15 @@ def test_warning_message_names_tasks_and_experts():
     collapsed = np.array([[0.995, 0.0, 0.005], [0.3, 0.005, 0.695]])
     message = polarization_warning_message(["income", "married"], collapsed, 0.0)
     assert "'income' puts 100% of its weight on expert 0" in message
-    assert "expert(s) [1]" in message and "set gate_balance (e.g. 0.1)" in message
-    assert "Standardise the features" in message and "(n_experts=2) may do as well" in message
+    assert "expert(s) [1]" in message and "Set gate_balance (e.g. 0.1)" in message
+    assert "did not cost accuracy" in message and "(n_experts=2) may do as well" in message
+    assert "Standardise" not in message  # the model standardises numeric columns itself
     assert "'married'" not in message
-    assert "gate_balance" not in polarization_warning_message(["a", "b"], collapsed, 0.1)
+    with_balance = polarization_warning_message(["a", "b"], collapsed, 0.1)
+    assert "gate_balance" not in with_balance and with_balance.endswith("may do as well.")
+    assert polarization_warning_message(["a"], np.array([[0.95, 0.05]]), 0.1) == (
+        "Gate polarization: the gate of task 'a' puts 95% of its weight on expert 0."
+    )
     # One dead expert of three alone is only recorded; two of three is worth a warning.
     assert polarization_warning_message(["a"], np.array([[0.5, 0.495, 0.005]]), 0.1) is None
     one_of_three = np.array([[0.85, 0.005, 0.145], [0.8, 0.0, 0.2]])
