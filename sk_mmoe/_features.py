@@ -41,6 +41,23 @@ def _is_numeric_column(column):
     return False
 
 
+def _check_supported_dtype(column, name):
+    dtype = column.dtype
+    if (
+        isinstance(dtype, pd.CategoricalDtype)
+        or dtype == object
+        or pd.api.types.is_string_dtype(dtype)
+        or pd.api.types.is_bool_dtype(dtype)
+        or (pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype))
+    ):
+        return
+    raise ValueError(
+        f"X column {name!r} has dtype {dtype}, which is neither numeric, bool nor "
+        "categorical (category, string, object). Convert it first, e.g. a datetime to "
+        "numbers such as its year or day of week."
+    )
+
+
 def _numeric_values(column, name):
     try:
         values = column.astype("float64").to_numpy(dtype=np.float64, na_value=np.nan)
@@ -149,6 +166,8 @@ class FeatureEncoder:
             )
         names = [str(c) for c in X.columns]
         if reset:
+            for j in range(X.shape[1]):
+                _check_supported_dtype(X.iloc[:, j], names[j])
             kinds = [_is_numeric_column(X.iloc[:, j]) for j in range(X.shape[1])]
             self.numeric_columns_ = [j for j, numeric in enumerate(kinds) if numeric]
             self.categorical_columns_ = [j for j, numeric in enumerate(kinds) if not numeric]

@@ -165,3 +165,15 @@ def test_indicator_columns_are_not_standardised(small_params):
     encoder = model._feature_encoder
     assert encoder.numeric_mean_[1] == 0 and encoder.numeric_scale_[1] == 1
     assert encoder.numeric_mean_[0] == pytest.approx(5, abs=0.2)
+
+
+@pytest.mark.parametrize(
+    "column",
+    [pd.date_range("2020-01-01", periods=300), pd.Series(np.arange(300) * 1j), pd.timedelta_range(0, periods=300)],
+    ids=["datetime", "complex", "timedelta"],
+)
+def test_unsupported_feature_dtypes_are_named(raw_frame, small_params, column):
+    X, y = raw_frame
+    X = X.assign(when=np.asarray(column))
+    with pytest.raises(ValueError, match=r"X column 'when' has dtype .*neither numeric, bool nor categorical"):
+        MMoERegressorClassifier(**small_params).fit(X, y)
