@@ -39,7 +39,7 @@ def rss(field):
 open("/proc/self/clear_refs", "w").write("5")
 base = rss("VmHWM")
 model, encoder = MMoERegressorClassifier(), FeatureEncoder()
-fitted = encoder.fit_transform(model, X)
+fitted = encoder.fit_transform(model, X, numeric_embedding="auto")  # as fit does
 fit_peak = rss("VmHWM") - base
 del fitted
 open("/proc/self/clear_refs", "w").write("5")

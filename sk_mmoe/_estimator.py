@@ -7,7 +7,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping
@@ -22,12 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._api_checks import available_unless, check_constructor_kwargs, check_device
 from ._data import BatchSlicer, TensorBatchDataset, check_sample_weight
-from ._embeddings import (
-    NUMERIC_EMBEDDINGS,
-    FeatureEmbedding,
-    quantile_bin_edges,
-    resolve_numeric_embedding,
-)
+from ._embeddings import NUMERIC_EMBEDDINGS, FeatureEmbedding
 from ._features import FeatureEncoder
 from ._html_repr import HTMLReprMixin
 from ._gates import GATE_DROPOUT_MODES
@@ -54,8 +48,6 @@ from .exceptions import NonFiniteLossError
 from .metrics import task_scores
 
 _LAYER_SIZES = ["array-like", Interval(Integral, 1, None, closed="left")]
-# Quantile bins per numeric feature for numeric_embedding="piecewise_linear".
-N_BINS = 48
 
 
 @contextmanager
@@ -606,18 +598,7 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
         if not reset:
             return self._feature_encoder.transform(self, X)
         encoder = FeatureEncoder()
-        X_tensor = encoder.fit_transform(self, X)
-        encoder.numeric_embedding_ = resolve_numeric_embedding(
-            self.numeric_embedding, len(encoder.numeric_columns_), sp.issparse(X)
-        )
-        if encoder.numeric_embedding_ == "piecewise_linear":
-            numeric = X_tensor[:, : len(encoder.numeric_columns_)].numpy()
-            encoder.bin_edges_ = [
-                quantile_bin_edges((column - mean) / scale, N_BINS)
-                for column, mean, scale in zip(
-                    numeric.T.astype(np.float64), encoder.numeric_mean_, encoder.numeric_scale_
-                )
-            ]
+        X_tensor = encoder.fit_transform(self, X, numeric_embedding=self.numeric_embedding)
         self._feature_encoder = encoder
         return X_tensor
 

@@ -19,6 +19,8 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import validate_data
 
+from ._embeddings import quantile_bin_edges, resolve_numeric_embedding
+
 from ._state import StateError, decode_value, encode_value
 
 UNKNOWN_CODE = 0
@@ -26,6 +28,8 @@ MISSING_CODE = 1
 FIRST_LEVEL_CODE = 2
 # float32 represents every integer up to 2**24 exactly; codes are stored as float32.
 MAX_LEVELS = 2**24 - FIRST_LEVEL_CODE
+# Quantile bins per numeric feature for numeric_embedding="piecewise_linear".
+N_BINS = 48
 
 
 def _is_numeric_column(column):
@@ -101,25 +105,38 @@ class FeatureEncoder:
         Which numeric columns held NaN at fit; the network adds an indicator for each.
     """
 
-    def fit_transform(self, estimator, X):
-        """Fit on ``X`` (recording ``n_features_in_`` etc. on ``estimator``) and encode it."""
+    def fit_transform(self, estimator, X, numeric_embedding=None):
+        """Fit on ``X`` (recording ``n_features_in_`` etc. on ``estimator``) and encode it.
+
+        ``numeric_embedding`` is the estimator's parameter; ``"auto"`` is resolved here
+        (see :func:`~sk_mmoe._embeddings.resolve_numeric_embedding`), and the quantile
+        bins a piecewise-linear embedding needs are fitted with the column statistics.
+        """
         X_tensor = self._encode(estimator, X, reset=True)
         n_numeric = len(self.numeric_columns_)
+        self.numeric_embedding_ = resolve_numeric_embedding(
+            numeric_embedding, n_numeric, sp.issparse(X)
+        )
+        bins = self.numeric_embedding_ == "piecewise_linear"
+        edges = []
         mean, scale, missing = np.zeros(n_numeric), np.ones(n_numeric), np.zeros(n_numeric, bool)
         for k in range(n_numeric):
             # Column by column in float64: exact enough, and no float64 copy of all of X.
             column = X_tensor[:, k].numpy().astype(np.float64)
             present = column[~np.isnan(column)]
             missing[k] = len(present) < len(column)
-            if ((present == 0) | (present == 1)).all():
-                # 0/1 columns (bool, one-hot) stay as they are: standardising a rare
-                # indicator would give its few ones values of 30 and more.
-                continue
-            if len(present):
+            # 0/1 columns (bool, one-hot) stay as they are: standardising a rare
+            # indicator would give its few ones values of 30 and more.
+            indicator = ((present == 0) | (present == 1)).all()
+            if len(present) and not indicator:
                 mean[k] = present.mean()
                 std = present.std()
                 scale[k] = std if np.isfinite(std) and std > 0 else 1.0
+            if bins:
+                edges.append(quantile_bin_edges((present - mean[k]) / scale[k], N_BINS))
         self.numeric_mean_, self.numeric_scale_, self.numeric_missing_ = mean, scale, missing
+        if bins:
+            self.bin_edges_ = edges
         return X_tensor
 
     def transform(self, estimator, X):
