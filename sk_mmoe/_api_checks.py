@@ -73,6 +73,21 @@ def available_unless(reason):
     return decorate
 
 
+def no_classification_task(estimator):
+    """Why ``predict_proba`` is unavailable (every task is a regression task), or None."""
+    # Before fit the answer is unknown: expose the method so that calling it raises
+    # NotFittedError, as scikit-learn's checks expect.
+    kinds = getattr(estimator, "task_types_", None)
+    if kinds is None or any(kind != "regression" for kind in kinds):
+        return None
+    return (
+        f"predict_proba is not available: every task of this model is a regression task "
+        f"({', '.join(map(repr, estimator.task_names_))}), which has no class "
+        "probabilities. Use predict for the values; pass tasks=... at fit to make a "
+        "column a classification task."
+    )
+
+
 class _ConditionalMethod:
     def __init__(self, method, reason):
         self.method = method

@@ -1,100 +1,59 @@
-"""``MMoERegressorClassifier``: the scikit-learn estimator, a thin subclass of skorch's NeuralNet."""
+"""``MMoERegressorClassifier``: the scikit-learn estimator, a thin subclass of skorch's NeuralNet.
+
+This module is the public API and the order of a training call; skorch's hooks are in
+``_net_hooks.py``, the encoding of the training data in ``_fit_data.py``.
+"""
 
 import inspect
-import math
-from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping
-from sklearn.utils import ClassifierTags, check_random_state
+from sklearn.utils import ClassifierTags
 from sklearn.utils._param_validation import (
     Interval,
     StrOptions,
     validate_parameter_constraints,
 )
-from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from ._api_checks import available_unless, check_constructor_kwargs, check_device
-from ._data import BatchSlicer, TensorBatchDataset, check_sample_weight
-from ._embeddings import NUMERIC_EMBEDDINGS, FeatureEmbedding
-from ._features import FeatureEncoder
+from ._api_checks import (
+    available_unless,
+    check_constructor_kwargs,
+    check_device,
+    no_classification_task,
+)
+from ._data import BatchSlicer, TensorBatchDataset
+from ._embeddings import NUMERIC_EMBEDDINGS
+from ._fit_data import eval_set_dataset, training_dataset
 from ._html_repr import HTMLReprMixin
 from ._gates import GATE_DROPOUT_MODES
+from ._loss import MultiTaskLoss
+from ._net_hooks import NetHooksMixin
 from ._network import ARCHITECTURES, MMoENetwork
 from ._params import (
     BATCH_SIZE,
+    LAYER_SIZES,
     check_callbacks,
     check_routed_batch_sizes,
+    layer_sizes,
     prepare_continuation,
     remember_build,
     task_weight_values,
 )
 from ._training import (
-    resolve_batch_size,
-    stratification_labels,
+    seeded_torch,
+    training_seed,
     uses_early_stopping,
-    validation_split,
     warn_if_not_converged,
 )
-from ._tasks import TASK_KINDS, MultiTaskLoss, TargetEncoder
-from ._training_log import TrainingLog
-from .diagnostics import GateUtilization
-from .exceptions import NonFiniteLossError
+from ._tasks import TASK_KINDS
 from .metrics import task_scores
 
-_LAYER_SIZES = ["array-like", Interval(Integral, 1, None, closed="left")]
 
-
-@contextmanager
-def _seeded_torch(seed, device):
-    """Seed torch's generators for a block and restore the caller's state afterwards."""
-    device = torch.device(device)
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-
-def _layer_sizes(name, value, allow_empty):
-    sizes = [value] if isinstance(value, Integral) else list(value)
-    if not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
-        raise ValueError(f"{name} must hold positive integers; got {value!r}.")
-    if not sizes and not allow_empty:
-        raise ValueError(f"{name} must hold at least one layer size; got {value!r}.")
-    return tuple(int(s) for s in sizes)
-
-
-_PARAMS_FILES_MESSAGE = (
-    "{method} is not supported by MMoERegressorClassifier: skorch's parameter files hold "
-    "the network weights but not the target encoding (classes, regression scaling) and "
-    "feature names that predictions need, so a model restored from them predicts "
-    "wrongly without an error. Use sk_mmoe.save_model(model, path) and "
-    "sk_mmoe.load_model(path), which store all of it and load without executing code "
-    "(or pickle/joblib, for files you trust). skorch's Checkpoint and LoadInitState "
-    "callbacks rely on {method} and are not supported either."
-)
-
-
-def _no_classification_task(estimator):
-    # Before fit the answer is unknown: expose the method so that calling it raises
-    # NotFittedError, as scikit-learn's checks expect.
-    kinds = getattr(estimator, "task_types_", None)
-    if kinds is None or any(kind != "regression" for kind in kinds):
-        return None
-    return (
-        f"predict_proba is not available: every task of this model is a regression task "
-        f"({', '.join(map(repr, estimator.task_names_))}), which has no class "
-        "probabilities. Use predict for the values; pass tasks=... at fit to make a "
-        "column a classification task."
-    )
-
-
-class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
+class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
     """Multi-gate Mixture-of-Experts for several regression and classification targets.
 
     Several expert networks share the input; each task mixes the experts' outputs with
@@ -296,9 +255,9 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
     _parameter_constraints = {
         "tasks": [StrOptions({"auto", *TASK_KINDS}), list, tuple, dict],
         "n_experts": [Interval(Integral, 1, None, closed="left")],
-        "expert_layer_sizes": _LAYER_SIZES,
-        "gate_layer_sizes": _LAYER_SIZES,
-        "tower_layer_sizes": _LAYER_SIZES,
+        "expert_layer_sizes": LAYER_SIZES,
+        "gate_layer_sizes": LAYER_SIZES,
+        "tower_layer_sizes": LAYER_SIZES,
         "gate_dropout": [Interval(Real, 0, 1, closed="left")],
         "architecture": [StrOptions(set(ARCHITECTURES))],
         "n_task_experts": [Interval(Integral, 1, None, closed="left")],
@@ -420,9 +379,9 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
             caller_name=type(self).__name__,
         )
         check_device(self.device)
-        _layer_sizes("expert_layer_sizes", self.expert_layer_sizes, allow_empty=False)
-        _layer_sizes("gate_layer_sizes", self.gate_layer_sizes, allow_empty=True)
-        _layer_sizes("tower_layer_sizes", self.tower_layer_sizes, allow_empty=True)
+        layer_sizes("expert_layer_sizes", self.expert_layer_sizes, allow_empty=False)
+        layer_sizes("gate_layer_sizes", self.gate_layer_sizes, allow_empty=True)
+        layer_sizes("tower_layer_sizes", self.tower_layer_sizes, allow_empty=True)
         check_callbacks(self.callbacks)
         check_routed_batch_sizes(self)
         for prefix in ("module", "criterion"):
@@ -439,224 +398,13 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
             return self.task_weights  # "uncertainty": learned, nothing to resolve
         return task_weight_values(self.task_weights, self.task_names_)
 
-    # -- skorch hooks ---------------------------------------------------------------
-
-    @property
-    def _default_callbacks(self):
-        # skorch's own table, made compact and colour-free off a terminal.
-        callbacks = [
-            (name, TrainingLog() if name == "print_log" else callback)
-            for name, callback in super()._default_callbacks
-        ]
-        # Diagnostics come before early stopping, so that restoring the best weights at
-        # the end of training happens after the last epoch's gates were recorded.
-        callbacks.insert(len(callbacks) - 1, ("gate_utilization", GateUtilization()))
-        if getattr(self, "_stops_early", False):
-            stopper = EarlyStopping(
-                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True
-            )
-            # Before print_log, so that the epoch's line is printed after the decision.
-            callbacks.insert(len(callbacks) - 1, ("early_stopping", stopper))
-        return callbacks
-
-    def initialize(self):
-        """Build the network, loss, optimizer and callbacks; ``fit`` calls it.
-
-        The network's shape comes from the data, so this works only once ``fit`` or
-        ``partial_fit`` has seen ``X`` and ``y``.
-        """
-        if not all(hasattr(self, name) for name in ("_target_encoder", "_feature_encoder")):
-            raise NotFittedError(
-                "initialize() builds the network from the features and targets seen by "
-                "fit; call fit(X, y) or partial_fit(X, y) instead, which initialise it."
-            )
-        return super().initialize()
-
-    def save_params(self, *args, **kwargs):
-        """Not supported: use :func:`sk_mmoe.save_model` (or pickle).
-
-        skorch's ``save_params`` stores the weights only; a model restored from them
-        would keep another model's target encoding (classes, regression scaling).
-        """
-        raise NotImplementedError(_PARAMS_FILES_MESSAGE.format(method="save_params"))
-
-    def load_params(self, *args, **kwargs):
-        """Not supported: use :func:`sk_mmoe.load_model` (or pickle).
-
-        skorch's ``load_params`` restores the weights only, not the target encoding
-        (classes, regression scaling) or feature names that predictions depend on.
-        """
-        raise NotImplementedError(_PARAMS_FILES_MESSAGE.format(method="load_params"))
-
-    def _input_layer(self):
-        features = self._feature_encoder
-        return FeatureEmbedding(
-            features.numeric_mean_,
-            features.numeric_scale_,
-            features.numeric_missing_,
-            features.category_sizes,
-            numeric_embedding=self._feature_encoder.numeric_embedding_,
-            bin_edges=getattr(features, "bin_edges_", None),
-        )
-
-    def initialize_module(self):
-        self.module_ = MMoENetwork(
-            n_features=self.n_features_in_,
-            task_output_sizes=[spec.n_outputs for spec in self._target_encoder.specs_],
-            n_experts=self.n_experts,
-            expert_layer_sizes=_layer_sizes("expert_layer_sizes", self.expert_layer_sizes, False),
-            gate_layer_sizes=_layer_sizes("gate_layer_sizes", self.gate_layer_sizes, True),
-            tower_layer_sizes=_layer_sizes("tower_layer_sizes", self.tower_layer_sizes, True),
-            gate_dropout=self.gate_dropout,
-            architecture=self.architecture,
-            n_task_experts=self.n_task_experts,
-            n_levels=self.n_levels,
-            gate_dropout_mode=self.gate_dropout_mode,
-            gate_temperature=self.gate_temperature,
-            gate_balance=self.gate_balance,
-            embedding=self._input_layer(),
-        )
-        return self
-
-    def initialize_optimizer(self, *args, **kwargs):
-        try:
-            super().initialize_optimizer(*args, **kwargs)
-        except TypeError as exc:
-            routed = sorted(f"optimizer__{k}" for k in self.get_params_for("optimizer"))
-            raise TypeError(
-                f"optimizer={self.optimizer!r} could not be built from the network's "
-                f"parameters with lr={self.lr!r} and {routed or 'no optimizer__* arguments'}: "
-                f"{exc}"
-            ) from exc
-        if not isinstance(self.optimizer_, torch.optim.Optimizer):
-            raise TypeError(
-                "optimizer must be a torch.optim.Optimizer class, or a callable that returns "
-                f"one from (params, lr=..., **optimizer__*); optimizer={self.optimizer!r} "
-                f"returned {self.optimizer_!r} ({type(self.optimizer_).__name__})."
-            )
-        return self
-
-    def initialize_criterion(self):
-        specs = self._target_encoder.specs_
-        self.criterion_ = MultiTaskLoss(
-            [spec.kind for spec in specs],
-            [spec.n_outputs for spec in specs],
-            self._resolved_task_weights(),
-        )
-        return self
-
-    def get_split_datasets(self, X, y=None, **fit_params):
-        dataset = self.get_dataset(X, y)
-        if not getattr(self, "_stops_early", False):
-            return dataset, None
-        if self._eval_dataset is not None:
-            return dataset, self._eval_dataset
-        strata = stratification_labels(dataset.y.numpy(), self.task_types_)
-        seed = int(torch.randint(np.iinfo(np.int32).max, ()).item())
-        train, valid = validation_split(len(dataset), self.validation_fraction, strata, seed)
-        return dataset.subset(torch.from_numpy(train)), dataset.subset(torch.from_numpy(valid))
-
-    def get_iterator(self, dataset, training=False):
-        prefix = "iterator_train" if training else "iterator_valid"
-        kwargs = {"batch_size": self.batch_size, "shuffle": training}
-        kwargs.update(self.get_params_for(prefix))
-        if kwargs["batch_size"] == "auto" and not training:
-            # Prediction results do not depend on the batch size; larger is faster.
-            kwargs["batch_size"] = 1024
-        kwargs["batch_size"] = resolve_batch_size(kwargs["batch_size"], len(dataset))
-        return getattr(self, prefix)(dataset, **kwargs)
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        targets, sample_weight = y_true
-        targets = targets.to(y_pred.device)
-        if sample_weight is not None:
-            sample_weight = sample_weight.to(y_pred.device)
-        per_task = self.criterion_.per_task(y_pred, targets, sample_weight)
-        loss = self.criterion_.combine(per_task, labelled=~torch.isnan(targets).all(dim=0))
-        # The network leaves the balancing loss of its last training forward here.
-        balance = self.module_.__dict__.pop("auxiliary_loss", None)
-        if training and balance is not None:
-            self.history.record_batch("gate_balance_loss", balance.item())
-            loss = loss + balance
-        # One scalar read per step (skorch reads the loss once more to record it).
-        if not math.isfinite(loss.item()):
-            bad = [
-                f"{name!r} ({kind})"
-                for name, kind, value in zip(self.task_names_, self.task_types_, per_task)
-                if not torch.isfinite(value)
-            ]
-            raise NonFiniteLossError(
-                f"The {'training' if training else 'validation'} loss became non-finite "
-                f"({loss.item()}) in epoch {len(self.history)} for task(s) "
-                f"{', '.join(bad)}. Lower lr, or check the targets for extreme values."
-            )
-        return loss
-
     # -- fitting ---------------------------------------------------------------------
-
-    def _encode_features(self, X, *, reset):
-        if not reset:
-            return self._feature_encoder.transform(self, X)
-        encoder = FeatureEncoder()
-        X_tensor = encoder.fit_transform(self, X, numeric_embedding=self.numeric_embedding)
-        self._feature_encoder = encoder
-        return X_tensor
-
-    def _training_dataset(self, X, y, sample_weight, *, reset):
-        X_tensor = self._encode_features(X, reset=reset)
-        n_rows = X_tensor.shape[0]
-        if reset:
-            encoder = TargetEncoder(self.tasks).fit(y)
-        else:
-            encoder = self._target_encoder
-        y_encoded = encoder.transform(y)
-        if y_encoded.shape[0] != n_rows:
-            raise ValueError(
-                f"X has {n_rows} rows but y has {y_encoded.shape[0]}; they must have the "
-                "same number of rows."
-            )
-        if reset:
-            self._set_task_attributes(encoder)
-            self._resolved_task_weights()
-        weights = check_sample_weight(sample_weight, n_rows)
-        return TensorBatchDataset(X_tensor, torch.from_numpy(y_encoded), weights)
-
-    def _set_task_attributes(self, encoder):
-        self._target_encoder = encoder
-        self.task_names_ = encoder.names
-        self.task_types_ = [spec.kind for spec in encoder.specs_]
-        self.classes_ = [spec.classes for spec in encoder.specs_]
-
-    def _training_seed(self):
-        rng = check_random_state(self.random_state)
-        # Later partial_fit calls continue the stream instead of replaying epoch one.
-        return int(rng.randint(np.iinfo(np.int32).max)) + getattr(self, "n_iter_", 0)
-
-    def _eval_set_dataset(self, eval_set):
-        if eval_set is None:
-            return None
-        if not isinstance(eval_set, (tuple, list)) or len(eval_set) not in (2, 3):
-            raise ValueError(
-                "eval_set must be a tuple (X_val, y_val) or (X_val, y_val, sample_weight_val); "
-                f"got {type(eval_set).__name__}"
-                + (f" of length {len(eval_set)}" if isinstance(eval_set, (tuple, list)) else "")
-                + "."
-            )
-        X_val, y_val, *weight = eval_set
-        X_tensor = self._feature_encoder.transform(self, X_val)
-        y_encoded = self._target_encoder.transform(y_val)
-        if y_encoded.shape[0] != X_tensor.shape[0]:
-            raise ValueError(
-                f"eval_set: X_val has {X_tensor.shape[0]} rows but y_val has "
-                f"{y_encoded.shape[0]}; they must have the same number of rows."
-            )
-        weights = check_sample_weight(weight[0] if weight else None, X_tensor.shape[0])
-        return TensorBatchDataset(X_tensor, torch.from_numpy(y_encoded), weights)
 
     def _train(self, dataset):
         continuing = self.__sklearn_is_fitted__()
         try:
-            with _seeded_torch(self._training_seed(), self.device):
+            seed = training_seed(self.random_state, getattr(self, "n_iter_", 0))
+            with seeded_torch(seed, self.device):
                 if not self.initialized_:
                     self.initialize()
                     remember_build(self)
@@ -679,8 +427,8 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
 
     def _continue_training(self, X, y, sample_weight, caller, eval_set=None):
         prepare_continuation(self, caller)
-        dataset = self._training_dataset(X, y, sample_weight, reset=False)
-        self._eval_dataset = self._eval_set_dataset(eval_set)
+        dataset = training_dataset(self, X, y, sample_weight, reset=False)
+        self._eval_dataset = eval_set_dataset(self, eval_set)
         if caller == "partial_fit":
             stops_early = self.early_stopping is True
         else:
@@ -726,8 +474,8 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
         for name in ("n_iter_", "task_types_"):
             self.__dict__.pop(name, None)
         self.initialized_ = False
-        dataset = self._training_dataset(X, y, sample_weight, reset=True)
-        self._eval_dataset = self._eval_set_dataset(eval_set)
+        dataset = training_dataset(self, X, y, sample_weight, reset=True)
+        self._eval_dataset = eval_set_dataset(self, eval_set)
         self._stops_early = uses_early_stopping(
             self.early_stopping, len(dataset), self._eval_dataset is not None
         )
@@ -767,7 +515,7 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
         self.initialized_ = False
         self._stops_early = self.early_stopping is True
         self._eval_dataset = None
-        self._train(self._training_dataset(X, y, sample_weight, reset=True))
+        self._train(training_dataset(self, X, y, sample_weight, reset=True))
         return self
 
     def __sklearn_is_fitted__(self):
@@ -806,7 +554,7 @@ class MMoERegressorClassifier(HTMLReprMixin, NeuralNet):
         index = X.index if isinstance(X, pd.DataFrame) else None
         return self._target_encoder.assemble(columns, index=index)
 
-    @available_unless(_no_classification_task)
+    @available_unless(no_classification_task)
     def predict_proba(self, X):
         """Class probabilities of every classification task.
 

@@ -1,5 +1,5 @@
-"""Parameter rules that single-value constraints cannot state: routed batch sizes, callback
-lists, and which parameters may change between training calls on one network.
+"""Parameter rules that single-value constraints cannot state: layer sizes, routed batch
+sizes, callback lists, and which parameters may change between training calls on one network.
 
 ``partial_fit``, and ``fit`` with ``warm_start=True``, continue training the network that is
 already built. The rule for parameters changed with ``set_params`` in between:
@@ -34,6 +34,8 @@ BATCH_SIZE = [
     Options(Integral, {-1}),
     StrOptions({"auto"}),
 ]
+# An int is one hidden layer; a sequence, one layer per entry (checked by layer_sizes).
+LAYER_SIZES = ["array-like", Interval(Integral, 1, None, closed="left")]
 
 # Baked into the network or its loss when they are built. A new architecture or loss
 # parameter joins the rule by being added here.
@@ -62,6 +64,16 @@ REBUILT_ON_CHANGE = {
     "optimizer": "optimizer",
     "n_iter_no_change": "callbacks",
 }
+
+
+def layer_sizes(name, value, allow_empty):
+    """``value`` of the layer-size parameter ``name`` as a tuple of positive ints, checked."""
+    sizes = [value] if isinstance(value, Integral) else list(value)
+    if not all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes):
+        raise ValueError(f"{name} must hold positive integers; got {value!r}.")
+    if not sizes and not allow_empty:
+        raise ValueError(f"{name} must hold at least one layer size; got {value!r}.")
+    return tuple(int(s) for s in sizes)
 
 
 def check_routed_batch_sizes(estimator):

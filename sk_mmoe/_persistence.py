@@ -18,8 +18,10 @@ import torch
 from skorch.history import History
 
 from ._features import FeatureEncoder
+from ._fit_data import set_task_attributes
 from ._state import StateError, decode_value, encode_value
 from ._tasks import TargetEncoder
+from ._training import seeded_torch
 
 FORMAT = "sk-mmoe model"
 FORMAT_VERSION = 1
@@ -125,7 +127,7 @@ def load_model(path, *, device=None):
     --------
     See :func:`save_model`.
     """
-    from ._estimator import MMoERegressorClassifier, _seeded_torch
+    from ._estimator import MMoERegressorClassifier
 
     document, weights = _read_archive(path)
     try:
@@ -148,13 +150,13 @@ def load_model(path, *, device=None):
         components = _field(document, "components", dict)
         for name, component in COMPONENTS.items():
             setattr(model, name, component.from_state(_field(components, name, dict)))
-        model._set_task_attributes(model._target_encoder)
+        set_task_attributes(model, model._target_encoder)
         stops_early = fitted.get("stops_early")
         if not isinstance(stops_early, bool):
             raise StateError("stops_early must be true or false.")
         model._stops_early, model._eval_dataset = stops_early, None
         model._validate_own_params()
-        with _seeded_torch(0, model.device):
+        with seeded_torch(0, model.device):
             model.initialize()
         model.module_.load_state_dict(weights["module"])
         model.optimizer_.load_state_dict(weights["optimizer"])

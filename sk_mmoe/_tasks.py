@@ -1,8 +1,8 @@
-"""Task kinds, target encoding and decoding, and the masked multi-task loss.
+"""Target encoding and decoding, the one place a user's ``y`` is read and written back.
 
-Every target column is a task. ``TargetEncoder`` is the one place that turns a user's ``y``
-(1-D or 2-D array, Series or DataFrame) into a float tensor the network trains on, and turns
-network outputs back into the user's label space.
+Every target column is a task. ``TargetEncoder`` turns a user's ``y`` (1-D or 2-D array,
+Series or DataFrame) into a float tensor the network trains on, and turns network outputs
+back into the user's label space. The loss on the encoded targets is in ``_loss.py``.
 """
 
 import numbers
@@ -10,7 +10,6 @@ import numbers
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 
 from ._task_kinds import (
     TASK_KINDS,
@@ -23,13 +22,15 @@ from ._task_kinds import (
     resolve_requested_kinds,
 )
 from ._state import StateError, decode_value, encode_value
-from ._task_weights import UncertaintyWeights
 from ._warnings import warn
+
+# Pickles of models fitted before the loss moved to _loss.py name the class here.
+from ._loss import MultiTaskLoss  # noqa: F401
 
 # Beyond this magnitude a prediction a few standard deviations away could overflow float64.
 _LARGEST_TARGET = np.finfo(np.float64).max / 1e3
 
-__all__ = ["TASK_KINDS", "MultiTaskLoss", "TargetEncoder", "TaskKindWarning", "infer_task_kind"]
+__all__ = ["TASK_KINDS", "TargetEncoder", "TaskKindWarning", "infer_task_kind"]
 
 def _as_frame(y):
     """Return ``(frame, layout)`` for any accepted ``y``; the caller's object is untouched."""
@@ -397,82 +398,3 @@ def _stack_columns(columns, keep_types=False):
     numeric = kinds <= set("biuf") and not (keep_types and len(kinds) > 1)
     dtype = np.result_type(*columns) if numeric or len(kinds) == 1 else object
     return np.column_stack([np.asarray(c, dtype=dtype) for c in columns])
-
-
-class MultiTaskLoss(nn.Module):
-    """Sum over tasks of the weighted, label-masked per-task losses.
-
-    Regression uses the squared error of the standardised target, binary tasks the
-    logistic loss, multiclass tasks the cross-entropy. A row whose label is missing
-    (NaN) for a task does not count towards that task; a batch with no label for a task
-    adds 0 for it.
-
-    Parameters
-    ----------
-    task_kinds : sequence of str
-    task_output_sizes : sequence of int
-    task_weights : sequence of float or "uncertainty"
-        Fixed weights, or ``"uncertainty"`` for weights learned with the network
-        (:class:`sk_mmoe._task_weights.UncertaintyWeights`, in the attribute
-        ``uncertainty``, whose parameters the optimizer trains).
-    """
-
-    def __init__(self, task_kinds, task_output_sizes, task_weights):
-        super().__init__()
-        self.task_kinds = list(task_kinds)
-        self.task_output_sizes = list(task_output_sizes)
-        self.uncertainty = None
-        if isinstance(task_weights, str) and task_weights == "uncertainty":
-            self.uncertainty = UncertaintyWeights(self.task_kinds)
-            task_weights = [1.0] * len(self.task_kinds)
-        self.register_buffer("task_weights", torch.as_tensor(task_weights, dtype=torch.float32))
-
-    def per_task(self, outputs, targets, sample_weight=None):
-        """Per-task mean losses, shape ``(n_tasks,)``.
-
-        outputs: ``(batch, n_tasks, max_outputs)``; targets: ``(batch, n_tasks)``
-        with NaN for a missing label; sample_weight: ``(batch,)`` or None.
-        """
-        # Every op here runs once per training step; on a busy machine each one costs a
-        # meeting of torch's threads, so the masking and weighting are done for all tasks
-        # at once rather than per task.
-        weights = targets.isnan().logical_not_().to(outputs.dtype)  # (batch, n_tasks)
-        if sample_weight is not None:
-            weights = weights * sample_weight.unsqueeze(1)
-        safe_targets = targets.nan_to_num(0.0)
-        row_losses = []
-        for t, (kind, size) in enumerate(zip(self.task_kinds, self.task_output_sizes)):
-            target = safe_targets[:, t]
-            if kind == "regression":
-                row_losses.append((outputs[:, t, 0] - target).square())
-            elif kind == "binary":
-                row_losses.append(nn.functional.binary_cross_entropy_with_logits(
-                    outputs[:, t, 0], target, reduction="none"
-                ))
-            else:
-                row_losses.append(nn.functional.cross_entropy(
-                    outputs[:, t, :size], target.long(), reduction="none"
-                ))
-        # Dividing by the labelled weight makes each task a mean; clamping keeps a batch
-        # without any label for a task at exactly 0 instead of 0/0.
-        weighted = (torch.stack(row_losses, dim=1) * weights).sum(dim=0)
-        return weighted / weights.sum(dim=0).clamp_min(1e-12)
-
-    def combine(self, per_task, labelled=None):
-        """The training loss: per-task losses weighted by ``task_weights`` and summed.
-
-        ``labelled``, ``(n_tasks,)`` bool, says which tasks have a label in the batch;
-        only learned (uncertainty) weights use it.
-        """
-        if self.uncertainty is not None:
-            return self.uncertainty(per_task, labelled)
-        return per_task @ self.task_weights
-
-    def effective_weights(self):
-        """The weight of each task's loss in the training loss now, shape (n_tasks,)."""
-        if self.uncertainty is not None:
-            return self.uncertainty.weights().detach()
-        return self.task_weights.clone()
-
-    def forward(self, outputs, targets, sample_weight=None):
-        return self.combine(self.per_task(outputs, targets, sample_weight))

@@ -1,13 +1,16 @@
-"""Training policy: batch size, early stopping, the validation split, convergence.
+"""Training policy: seeding, batch size, early stopping, the validation split, convergence.
 
 The estimator asks these functions what to do; they hold the rules (and their reasons)
 that make the defaults work from ~150 to ~1M rows.
 """
 
+from contextlib import contextmanager
 
 import numpy as np
+import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
 
 from ._warnings import warn
 
@@ -21,6 +24,23 @@ MIN_AUTO_BATCH_SIZE = 16
 STEPS_PER_EPOCH = 16
 # Relative improvement of the loss over the last epochs that counts as "still improving".
 CONVERGENCE_TOL = 1e-3
+
+
+@contextmanager
+def seeded_torch(seed, device):
+    """Seed torch's generators for a block and restore the caller's state afterwards."""
+    device = torch.device(device)
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def training_seed(random_state, n_epochs_trained):
+    """The torch seed of a training call, from ``random_state`` and the epochs trained so far."""
+    rng = check_random_state(random_state)
+    # Later partial_fit calls continue the stream instead of replaying epoch one.
+    return int(rng.randint(np.iinfo(np.int32).max)) + n_epochs_trained
 
 
 def resolve_batch_size(batch_size, n_samples):

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from sk_mmoe import MMoERegressorClassifier
+from sk_mmoe._loss import MultiTaskLoss
 from sk_mmoe._task_weights import UncertaintyWeights
-from sk_mmoe._tasks import MultiTaskLoss
 
 
 def test_uncertainty_loss_follows_kendall_et_al():

@@ -1,0 +1,89 @@
+"""The masked multi-task training loss: per-task losses on encoded targets, weighted and summed.
+
+It reads what ``TargetEncoder`` (``_tasks.py``) produces: standardised regression values and
+class indices, NaN where a label is missing.
+"""
+
+import torch
+from torch import nn
+
+from ._task_weights import UncertaintyWeights
+
+
+class MultiTaskLoss(nn.Module):
+    """Sum over tasks of the weighted, label-masked per-task losses.
+
+    Regression uses the squared error of the standardised target, binary tasks the
+    logistic loss, multiclass tasks the cross-entropy. A row whose label is missing
+    (NaN) for a task does not count towards that task; a batch with no label for a task
+    adds 0 for it.
+
+    Parameters
+    ----------
+    task_kinds : sequence of str
+    task_output_sizes : sequence of int
+    task_weights : sequence of float or "uncertainty"
+        Fixed weights, or ``"uncertainty"`` for weights learned with the network
+        (:class:`sk_mmoe._task_weights.UncertaintyWeights`, in the attribute
+        ``uncertainty``, whose parameters the optimizer trains).
+    """
+
+    def __init__(self, task_kinds, task_output_sizes, task_weights):
+        super().__init__()
+        self.task_kinds = list(task_kinds)
+        self.task_output_sizes = list(task_output_sizes)
+        self.uncertainty = None
+        if isinstance(task_weights, str) and task_weights == "uncertainty":
+            self.uncertainty = UncertaintyWeights(self.task_kinds)
+            task_weights = [1.0] * len(self.task_kinds)
+        self.register_buffer("task_weights", torch.as_tensor(task_weights, dtype=torch.float32))
+
+    def per_task(self, outputs, targets, sample_weight=None):
+        """Per-task mean losses, shape ``(n_tasks,)``.
+
+        outputs: ``(batch, n_tasks, max_outputs)``; targets: ``(batch, n_tasks)``
+        with NaN for a missing label; sample_weight: ``(batch,)`` or None.
+        """
+        # Every op here runs once per training step; on a busy machine each one costs a
+        # meeting of torch's threads, so the masking and weighting are done for all tasks
+        # at once rather than per task.
+        weights = targets.isnan().logical_not_().to(outputs.dtype)  # (batch, n_tasks)
+        if sample_weight is not None:
+            weights = weights * sample_weight.unsqueeze(1)
+        safe_targets = targets.nan_to_num(0.0)
+        row_losses = []
+        for t, (kind, size) in enumerate(zip(self.task_kinds, self.task_output_sizes)):
+            target = safe_targets[:, t]
+            if kind == "regression":
+                row_losses.append((outputs[:, t, 0] - target).square())
+            elif kind == "binary":
+                row_losses.append(nn.functional.binary_cross_entropy_with_logits(
+                    outputs[:, t, 0], target, reduction="none"
+                ))
+            else:
+                row_losses.append(nn.functional.cross_entropy(
+                    outputs[:, t, :size], target.long(), reduction="none"
+                ))
+        # Dividing by the labelled weight makes each task a mean; clamping keeps a batch
+        # without any label for a task at exactly 0 instead of 0/0.
+        weighted = (torch.stack(row_losses, dim=1) * weights).sum(dim=0)
+        return weighted / weights.sum(dim=0).clamp_min(1e-12)
+
+    def combine(self, per_task, labelled=None):
+        """The training loss: per-task losses weighted by ``task_weights`` and summed.
+
+        ``labelled``, ``(n_tasks,)`` bool, says which tasks have a label in the batch;
+        only learned (uncertainty) weights use it.
+        """
+        if self.uncertainty is not None:
+            return self.uncertainty(per_task, labelled)
+        return per_task @ self.task_weights
+
+    def effective_weights(self):
+        """The weight of each task's loss in the training loss now, shape (n_tasks,)."""
+        if self.uncertainty is not None:
+            return self.uncertainty.weights().detach()
+        return self.task_weights.clone()
+
+    def forward(self, outputs, targets, sample_weight=None):
+        return self.combine(self.per_task(outputs, targets, sample_weight))

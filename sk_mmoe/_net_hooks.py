@@ -1,0 +1,189 @@
+"""skorch's override points: how the network, loss, optimizer, callbacks, batches and the
+validation split are built, and how a batch's loss is computed.
+
+``NetHooksMixin`` comes before ``NeuralNet`` in ``MMoERegressorClassifier``'s bases. The hooks
+read the estimator's parameters, its fitted encoders (``_feature_encoder``,
+``_target_encoder``), ``_resolved_task_weights()`` and the per-call training state
+(``_stops_early``, ``_eval_dataset``) that ``fit`` and ``partial_fit`` set.
+"""
+
+import math
+
+import numpy as np
+import torch
+from skorch.callbacks import EarlyStopping
+from sklearn.exceptions import NotFittedError
+
+from ._embeddings import FeatureEmbedding
+from ._loss import MultiTaskLoss
+from ._network import MMoENetwork
+from ._params import layer_sizes
+from ._training import resolve_batch_size, stratification_labels, validation_split
+from ._training_log import TrainingLog
+from .diagnostics import GateUtilization
+from .exceptions import NonFiniteLossError
+
+_PARAMS_FILES_MESSAGE = (
+    "{method} is not supported by MMoERegressorClassifier: skorch's parameter files hold "
+    "the network weights but not the target encoding (classes, regression scaling) and "
+    "feature names that predictions need, so a model restored from them predicts "
+    "wrongly without an error. Use sk_mmoe.save_model(model, path) and "
+    "sk_mmoe.load_model(path), which store all of it and load without executing code "
+    "(or pickle/joblib, for files you trust). skorch's Checkpoint and LoadInitState "
+    "callbacks rely on {method} and are not supported either."
+)
+
+
+class NetHooksMixin:
+    """The skorch hooks of :class:`~sk_mmoe.MMoERegressorClassifier`."""
+
+    @property
+    def _default_callbacks(self):
+        # skorch's own table, made compact and colour-free off a terminal.
+        callbacks = [
+            (name, TrainingLog() if name == "print_log" else callback)
+            for name, callback in super()._default_callbacks
+        ]
+        # Diagnostics come before early stopping, so that restoring the best weights at
+        # the end of training happens after the last epoch's gates were recorded.
+        callbacks.insert(len(callbacks) - 1, ("gate_utilization", GateUtilization()))
+        if getattr(self, "_stops_early", False):
+            stopper = EarlyStopping(
+                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True
+            )
+            # Before print_log, so that the epoch's line is printed after the decision.
+            callbacks.insert(len(callbacks) - 1, ("early_stopping", stopper))
+        return callbacks
+
+    def initialize(self):
+        """Build the network, loss, optimizer and callbacks; ``fit`` calls it.
+
+        The network's shape comes from the data, so this works only once ``fit`` or
+        ``partial_fit`` has seen ``X`` and ``y``.
+        """
+        if not all(hasattr(self, name) for name in ("_target_encoder", "_feature_encoder")):
+            raise NotFittedError(
+                "initialize() builds the network from the features and targets seen by "
+                "fit; call fit(X, y) or partial_fit(X, y) instead, which initialise it."
+            )
+        return super().initialize()
+
+    def save_params(self, *args, **kwargs):
+        """Not supported: use :func:`sk_mmoe.save_model` (or pickle).
+
+        skorch's ``save_params`` stores the weights only; a model restored from them
+        would keep another model's target encoding (classes, regression scaling).
+        """
+        raise NotImplementedError(_PARAMS_FILES_MESSAGE.format(method="save_params"))
+
+    def load_params(self, *args, **kwargs):
+        """Not supported: use :func:`sk_mmoe.load_model` (or pickle).
+
+        skorch's ``load_params`` restores the weights only, not the target encoding
+        (classes, regression scaling) or feature names that predictions depend on.
+        """
+        raise NotImplementedError(_PARAMS_FILES_MESSAGE.format(method="load_params"))
+
+    def _input_layer(self):
+        features = self._feature_encoder
+        return FeatureEmbedding(
+            features.numeric_mean_,
+            features.numeric_scale_,
+            features.numeric_missing_,
+            features.category_sizes,
+            numeric_embedding=self._feature_encoder.numeric_embedding_,
+            bin_edges=getattr(features, "bin_edges_", None),
+        )
+
+    def initialize_module(self):
+        self.module_ = MMoENetwork(
+            n_features=self.n_features_in_,
+            task_output_sizes=[spec.n_outputs for spec in self._target_encoder.specs_],
+            n_experts=self.n_experts,
+            expert_layer_sizes=layer_sizes("expert_layer_sizes", self.expert_layer_sizes, False),
+            gate_layer_sizes=layer_sizes("gate_layer_sizes", self.gate_layer_sizes, True),
+            tower_layer_sizes=layer_sizes("tower_layer_sizes", self.tower_layer_sizes, True),
+            gate_dropout=self.gate_dropout,
+            architecture=self.architecture,
+            n_task_experts=self.n_task_experts,
+            n_levels=self.n_levels,
+            gate_dropout_mode=self.gate_dropout_mode,
+            gate_temperature=self.gate_temperature,
+            gate_balance=self.gate_balance,
+            embedding=self._input_layer(),
+        )
+        return self
+
+    def initialize_optimizer(self, *args, **kwargs):
+        try:
+            super().initialize_optimizer(*args, **kwargs)
+        except TypeError as exc:
+            routed = sorted(f"optimizer__{k}" for k in self.get_params_for("optimizer"))
+            raise TypeError(
+                f"optimizer={self.optimizer!r} could not be built from the network's "
+                f"parameters with lr={self.lr!r} and {routed or 'no optimizer__* arguments'}: "
+                f"{exc}"
+            ) from exc
+        if not isinstance(self.optimizer_, torch.optim.Optimizer):
+            raise TypeError(
+                "optimizer must be a torch.optim.Optimizer class, or a callable that returns "
+                f"one from (params, lr=..., **optimizer__*); optimizer={self.optimizer!r} "
+                f"returned {self.optimizer_!r} ({type(self.optimizer_).__name__})."
+            )
+        return self
+
+    def initialize_criterion(self):
+        specs = self._target_encoder.specs_
+        self.criterion_ = MultiTaskLoss(
+            [spec.kind for spec in specs],
+            [spec.n_outputs for spec in specs],
+            self._resolved_task_weights(),
+        )
+        return self
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        dataset = self.get_dataset(X, y)
+        if not getattr(self, "_stops_early", False):
+            return dataset, None
+        if self._eval_dataset is not None:
+            return dataset, self._eval_dataset
+        strata = stratification_labels(dataset.y.numpy(), self.task_types_)
+        seed = int(torch.randint(np.iinfo(np.int32).max, ()).item())
+        train, valid = validation_split(len(dataset), self.validation_fraction, strata, seed)
+        return dataset.subset(torch.from_numpy(train)), dataset.subset(torch.from_numpy(valid))
+
+    def get_iterator(self, dataset, training=False):
+        prefix = "iterator_train" if training else "iterator_valid"
+        kwargs = {"batch_size": self.batch_size, "shuffle": training}
+        kwargs.update(self.get_params_for(prefix))
+        if kwargs["batch_size"] == "auto" and not training:
+            # Prediction results do not depend on the batch size; larger is faster.
+            kwargs["batch_size"] = 1024
+        kwargs["batch_size"] = resolve_batch_size(kwargs["batch_size"], len(dataset))
+        return getattr(self, prefix)(dataset, **kwargs)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        targets, sample_weight = y_true
+        targets = targets.to(y_pred.device)
+        if sample_weight is not None:
+            sample_weight = sample_weight.to(y_pred.device)
+        per_task = self.criterion_.per_task(y_pred, targets, sample_weight)
+        loss = self.criterion_.combine(per_task, labelled=~torch.isnan(targets).all(dim=0))
+        # The network leaves the balancing loss of its last training forward here.
+        balance = self.module_.__dict__.pop("auxiliary_loss", None)
+        if training and balance is not None:
+            self.history.record_batch("gate_balance_loss", balance.item())
+            loss = loss + balance
+        # One scalar read per step (skorch reads the loss once more to record it).
+        if not math.isfinite(loss.item()):
+            bad = [
+                f"{name!r} ({kind})"
+                for name, kind, value in zip(self.task_names_, self.task_types_, per_task)
+                if not torch.isfinite(value)
+            ]
+            raise NonFiniteLossError(
+                f"The {'training' if training else 'validation'} loss became non-finite "
+                f"({loss.item()}) in epoch {len(self.history)} for task(s) "
+                f"{', '.join(bad)}. Lower lr, or check the targets for extreme values."
+            )
+        return loss
