@@ -58,3 +58,38 @@ def markdown_table(header, rows):
 
 def log(message):
     print(time.strftime("%H:%M:%S"), message, flush=True)
+
+
+# For scripts run by run_case: peak resident memory of the process since the last reset.
+PEAK_RSS = r"""
+def reset_peak():
+    open("/proc/self/clear_refs", "w").write("5")
+    return peak_bytes()
+
+def peak_bytes():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) * 1024
+"""
+
+
+def run_case(script, *args):
+    """Run ``script`` (source text) in a fresh interpreter; its last stdout line as JSON.
+
+    ``script`` may call ``reset_peak()`` and ``peak_bytes()`` (Linux ``/proc``).
+    """
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", PEAK_RSS + script, *map(str, args)],
+                         capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def write_report(args, stem, sections):
+    """Join ``sections`` into ``{stem}.md`` (``{stem}_smoke.md`` with --smoke) under --out."""
+    report = "\n\n".join(sections) + "\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / (f"{stem}_smoke.md" if args.smoke else f"{stem}.md")).write_text(report)
+    print(report)

@@ -9,15 +9,15 @@ Each case runs in a fresh subprocess: build X, reset the peak resident set size
 extra memory is reported in copies of X. Linux only.
 """
 
-import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import command_line, markdown_table, parser, provenance  # noqa: E402
+from benchmarks._common import (  # noqa: E402
+    command_line, markdown_table, parser, provenance, run_case, write_report,
+)
 
 CASE = r"""
 import json, sys
@@ -32,20 +32,14 @@ if kind.startswith("frame"):
 if kind == "frame_with_category":
     X["city"] = pd.Categorical(np.random.RandomState(1).choice(["a", "b", "c"], rows))
 
-def rss(field):
-    for line in open("/proc/self/status"):
-        if line.startswith(field):
-            return int(line.split()[1]) * 1024
-open("/proc/self/clear_refs", "w").write("5")
-base = rss("VmHWM")
+base = reset_peak()
 model, encoder = MMoERegressorClassifier(), FeatureEncoder()
 fitted = encoder.fit_transform(model, X, numeric_embedding="auto")  # as fit does
-fit_peak = rss("VmHWM") - base
+fit_peak = peak_bytes() - base
 del fitted
-open("/proc/self/clear_refs", "w").write("5")
-base = rss("VmHWM")
+base = reset_peak()
 predicted = encoder.transform(model, X)
-predict_peak = rss("VmHWM") - base
+predict_peak = peak_bytes() - base
 x_bytes = rows * cols * 4
 print(json.dumps({"kind": kind, "x_mib": x_bytes / 2**20, "fit_mib": fit_peak / 2**20,
                   "predict_mib": predict_peak / 2**20}))
@@ -60,16 +54,13 @@ def main(argv=None):
     start = time.time()
     results = []
     for kind in KINDS:
-        out = subprocess.run([sys.executable, "-c", CASE, str(rows), str(cols), kind],
-                             capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).resolve().parents[1])
-        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        results.append(run_case(CASE, rows, cols, kind))
     table = markdown_table(
         ["X", "X (MiB)", "extra at fit (MiB)", "copies of X", "extra at predict (MiB)", "copies of X"],
         [[r["kind"], f"{r['x_mib']:.0f}", f"{r['fit_mib']:.0f}", f"{r['fit_mib'] / r['x_mib']:.2f}",
           f"{r['predict_mib']:.0f}", f"{r['predict_mib'] / r['x_mib']:.2f}"] for r in results],
     )
-    report = "\n\n".join([
+    write_report(args, "memory", [
         "# Memory of the X entry path",
         f"{rows:,} x {cols} float32 features (a DataFrame case adds one category column). "
         "Extra peak resident memory while encoding X as `fit` and `predict` do, in MiB and "
@@ -77,10 +68,7 @@ def main(argv=None):
         "two copies (pandas' read-only view, then a C-order copy), an ndarray none.",
         table,
         provenance(command_line("memory.py", argv), time.time() - start),
-    ]) + "\n"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / ("memory_smoke.md" if args.smoke else "memory.md")).write_text(report)
-    print(report)
+    ])
 
 
 if __name__ == "__main__":

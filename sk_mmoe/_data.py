@@ -1,8 +1,8 @@
 """The tensor data path.
 
-Features (see ``_features.py``) and targets arrive here as tensors; training and
-prediction then draw whole batches by slicing them, with no per-row ``__getitem__`` and
-no collation.
+Features (see ``_features.py``) and targets arrive here as tensors (sparse features as
+:class:`SparseRows`); training and prediction then draw whole batches by slicing them,
+with no per-row ``__getitem__`` and no collation.
 """
 
 import numpy as np
@@ -20,12 +20,65 @@ def check_sample_weight(sample_weight, n_samples):
     return torch.from_numpy(np.array(weights, dtype=np.float32))
 
 
+class SparseRows:
+    """The rows of a CSR matrix as torch tensors; a batch of them is a sparse COO tensor.
+
+    Parameters
+    ----------
+    indptr, indices, data : torch.Tensor
+        The CSR arrays (int64, int64, float32), column indices sorted within each row.
+    n_columns : int
+    """
+
+    def __init__(self, indptr, indices, data, n_columns):
+        self.indptr, self.indices, self.data = indptr, indices, data
+        self.shape = (len(indptr) - 1, n_columns)
+
+    @classmethod
+    def from_scipy(cls, matrix):
+        """Hold a scipy CSR matrix's arrays (shared when already int64 / float32)."""
+        return cls(
+            torch.from_numpy(np.asarray(matrix.indptr, dtype=np.int64)),
+            torch.from_numpy(np.asarray(matrix.indices, dtype=np.int64)),
+            torch.from_numpy(np.asarray(matrix.data, dtype=np.float32)),
+            matrix.shape[1],
+        )
+
+    def __len__(self):
+        return self.shape[0]
+
+    def take(self, index):
+        """The rows at ``index`` (a slice or an index tensor), as a new ``SparseRows``."""
+        rows = torch.arange(len(self))[index]
+        starts, stops = self.indptr[rows], self.indptr[rows + 1]
+        lengths = stops - starts
+        indptr = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)])
+        # Position of every stored entry of the chosen rows, in row order.
+        within = torch.arange(int(indptr[-1])) - indptr[:-1].repeat_interleave(lengths)
+        entries = starts.repeat_interleave(lengths) + within
+        return SparseRows(indptr, self.indices[entries], self.data[entries], self.shape[1])
+
+    def to_sparse_coo(self):
+        rows = torch.arange(len(self)).repeat_interleave(self.indptr.diff())
+        return torch.sparse_coo_tensor(
+            torch.stack([rows, self.indices]), self.data, self.shape, is_coalesced=True,
+            check_invariants=False,
+        )
+
+    def __getitem__(self, index):
+        return self.take(index).to_sparse_coo()
+
+
+def _rows(X, index):
+    return X.take(index) if isinstance(X, SparseRows) else X[index]
+
+
 class TensorBatchDataset(torch.utils.data.Dataset):
     """Features, encoded targets and sample weights held as tensors, sliced per batch.
 
     Parameters
     ----------
-    X : torch.Tensor of shape (n_samples, n_features)
+    X : torch.Tensor or SparseRows of shape (n_samples, n_features)
     y : torch.Tensor of shape (n_samples, n_tasks), optional
         Encoded targets, NaN where a label is missing.
     sample_weight : torch.Tensor of shape (n_samples,), optional
@@ -51,10 +104,11 @@ class TensorBatchDataset(torch.utils.data.Dataset):
 
     def subset(self, index):
         """A new dataset holding the rows at ``index``."""
-        X, target = self.batch(index)
-        if target is None:
+        X = _rows(self.X, index)
+        if self.y is None:
             return TensorBatchDataset(X)
-        return TensorBatchDataset(X, *target)
+        weight = None if self.sample_weight is None else self.sample_weight[index]
+        return TensorBatchDataset(X, self.y[index], weight)
 
 
 class BatchSlicer:

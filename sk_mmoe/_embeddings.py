@@ -20,6 +20,8 @@ import torch
 from rtdl_num_embeddings import PeriodicEmbeddings, PiecewiseLinearEmbeddings
 from torch import nn
 
+from ._layers import ShiftedSparse
+
 NUMERIC_EMBEDDINGS = ("periodic", "piecewise_linear")
 # "auto" embeds numeric columns up to this many; wider inputs would grow 16-fold.
 MAX_AUTO_EMBEDDED_COLUMNS = 100
@@ -159,17 +161,59 @@ class FeatureEmbedding(nn.Module):
             self.register_buffer("category_mask", mask.float())  # (n_categorical, width)
             categorical_width = self.n_categorical * width
         self.out_features = numeric_width + len(flagged) + categorical_width
+        # For sparse batches: each numeric column's position among the flags, -1 if none.
+        flag_position = torch.full((self.n_numeric,), -1, dtype=torch.long)
+        flag_position[self.flagged_columns] = torch.arange(len(flagged))
+        self.register_buffer("flag_position", flag_position, persistent=False)
+        # Columns with a non-zero mean: only these shift a sparse batch.
+        shifted = torch.nonzero(self.numeric_mean).flatten()
+        self.register_buffer("shifted_columns", shifted, persistent=False)
 
     def forward(self, x):
+        if x.is_sparse:
+            if self.numeric is None and not self.n_categorical:
+                return self._sparse_forward(x)
+            # An embedding reads every value of a feature: densify this batch only.
+            x = x.to_dense()
         numeric = (x[:, : self.n_numeric] - self.numeric_mean) / self.numeric_scale
-        flags = torch.isnan(numeric[:, self.flagged_columns]).to(numeric.dtype)
+        parts = []
+        if len(self.flagged_columns):
+            # Each op is a point where torch's threads meet: none when no column had NaN.
+            parts.append(torch.isnan(numeric[:, self.flagged_columns]).to(numeric.dtype))
         numeric = torch.nan_to_num(numeric, nan=0.0)
         if self.numeric is not None:
             numeric = self.numeric(numeric).flatten(1)  # (batch, n_numeric * dim)
-        parts = [numeric, flags]
+        parts.insert(0, numeric)
         if self.n_categorical:
             codes = x[:, self.n_numeric :].long() + self.category_offsets
             embedded = self.categories(codes) * self.category_mask  # (batch, n_cat, width)
             parts.append(embedded.flatten(1))
-        return torch.cat(parts, dim=1)
+        return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
 
+    def _sparse_forward(self, x):
+        """The dense path's output for a sparse COO batch, as a :class:`ShiftedSparse`.
+
+        Stored entries are divided by the scale; the mean enters as the shift, so that
+        implicit zeros stay implicit. NaN becomes the mean (standardised 0) and sets the
+        column's flag, as in the dense path.
+        """
+        rows, columns = x._indices()
+        shift = self.numeric_mean / self.numeric_scale
+        values = x._values() / self.numeric_scale[columns]
+        missing = torch.isnan(values)
+        values = torch.where(missing, shift[columns], values)
+        flagged = missing & (self.flag_position[columns] >= 0)
+        flag_columns = self.n_numeric + self.flag_position[columns[flagged]]
+        indices = torch.cat([x._indices(), torch.stack([rows[flagged], flag_columns])], dim=1)
+        values = torch.cat([values, values.new_ones(len(flag_columns))])
+        width = self.n_numeric + len(self.flagged_columns)
+        sparse = torch.sparse_coo_tensor(
+            indices, values, (x.shape[0], width), check_invariants=False
+        )
+        if not len(self.shifted_columns):
+            return ShiftedSparse(sparse)
+        shift = torch.sparse_coo_tensor(
+            self.shifted_columns[None], shift[self.shifted_columns], (width,), is_coalesced=True,
+            check_invariants=False,
+        )
+        return ShiftedSparse(sparse, shift)

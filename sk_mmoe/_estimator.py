@@ -216,8 +216,12 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
     ``min(16, round(1.6 * n_levels ** 0.56))`` numbers per column (a level unseen at fit
     maps to a reserved all-zero row, a missing value to its own row). Numeric columns are
     standardised inside the network with the training rows' mean and standard deviation
-    (0/1 columns such as one-hot indicators enter unchanged); NaN is imputed by the mean and, for columns that had NaN at fit, flagged by a 0/1
-    indicator. Regression targets are standardised for training and mapped back at
+    (0/1 columns such as one-hot indicators enter unchanged); NaN is imputed by the mean
+    and, for columns that had NaN at fit, flagged by a 0/1 indicator. A sparse matrix
+    stays sparse: the first layer of the experts and gates reads its stored entries only
+    (the mean enters as one dense shift per batch), so its cost follows the non-zeros;
+    the fitted model is the one a dense copy of ``X`` would give, and either format can
+    be passed to ``predict``. Regression targets are standardised for training and mapped back at
     prediction. A missing label (NaN or None) leaves that row out of that task's loss
     and score. ``ConvergenceWarning`` says when training stopped at ``max_epochs`` while
     the loss was still improving.

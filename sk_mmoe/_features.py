@@ -19,8 +19,8 @@ import scipy.sparse as sp
 import torch
 from sklearn.utils.validation import validate_data
 
+from ._data import SparseRows
 from ._embeddings import quantile_bin_edges, resolve_numeric_embedding
-
 from ._state import StateError, decode_value, encode_value
 
 UNKNOWN_CODE = 0
@@ -75,6 +75,62 @@ def _numeric_values(column, name):
     return values
 
 
+def _standardisation(present):
+    """Mean and scale of one column's non-missing values (float64).
+
+    0/1 columns (bool, one-hot) stay as they are: standardising a rare indicator would
+    give its few ones values of 30 and more. A constant column gets scale 1.
+    """
+    if len(present) == 0 or ((present == 0) | (present == 1)).all():
+        return 0.0, 1.0
+    std = present.std()
+    return present.mean(), (std if np.isfinite(std) and std > 0 else 1.0)
+
+
+def _sparse_statistics(matrix):
+    """:func:`_standardisation` of every column of a CSR matrix, implicit entries 0.
+
+    Returns ``(mean, scale, missing)``; computed from the stored entries alone.
+    """
+    n_rows, n_columns = matrix.shape
+    count = lambda columns, weights=None: np.bincount(columns, weights, minlength=n_columns)
+    values = matrix.data.astype(np.float64)
+    nan = np.isnan(values)
+    columns, values = matrix.indices[~nan], values[~nan]
+    n_present = n_rows - count(matrix.indices[nan])
+    mean = count(columns, values) / np.maximum(n_present, 1)
+    # Two passes, as np.std: the stored deviations, then the implicit zeros' (0 - mean)**2.
+    squares = count(columns, (values - mean[columns]) ** 2)
+    implicit = n_present - count(columns)
+    std = np.sqrt((squares + implicit * mean**2) / np.maximum(n_present, 1))
+    indicator = count(columns, (values != 0) & (values != 1)) == 0
+    keep = ~indicator & (n_present > 0)
+    scale = np.where(keep & np.isfinite(std) & (std > 0), std, 1.0)
+    return np.where(keep, mean, 0.0), scale, n_present < n_rows
+
+
+def _scipy_view(rows):
+    """A scipy CSR matrix over a :class:`SparseRows`' arrays (no copy)."""
+    return sp.csr_matrix(
+        (rows.data.numpy(), rows.indices.numpy(), rows.indptr.numpy()), shape=rows.shape
+    )
+
+
+def _numeric_columns(X_encoded, n_numeric):
+    """The numeric columns of an encoded X one at a time, as float64 (no float64 copy of
+    all of X; a sparse X is read through one CSC copy of its non-zeros)."""
+    if isinstance(X_encoded, SparseRows):
+        csc = _scipy_view(X_encoded).tocsc()
+        for k in range(csc.shape[1]):
+            column = np.zeros(csc.shape[0])
+            stored = slice(csc.indptr[k], csc.indptr[k + 1])
+            column[csc.indices[stored]] = csc.data[stored]
+            yield column
+        return
+    for k in range(n_numeric):
+        yield X_encoded[:, k].numpy().astype(np.float64)
+
+
 def _levels(column):
     """The sorted distinct non-missing values of a categorical column."""
     present = column[column.notna()]
@@ -112,32 +168,25 @@ class FeatureEncoder:
         (see :func:`~sk_mmoe._embeddings.resolve_numeric_embedding`), and the quantile
         bins a piecewise-linear embedding needs are fitted with the column statistics.
         """
-        X_tensor = self._encode(estimator, X, reset=True)
+        X_encoded = self._encode(estimator, X, reset=True)
+        sparse = isinstance(X_encoded, SparseRows)
         n_numeric = len(self.numeric_columns_)
-        self.numeric_embedding_ = resolve_numeric_embedding(
-            numeric_embedding, n_numeric, sp.issparse(X)
-        )
-        bins = self.numeric_embedding_ == "piecewise_linear"
-        edges = []
-        mean, scale, missing = np.zeros(n_numeric), np.ones(n_numeric), np.zeros(n_numeric, bool)
-        for k in range(n_numeric):
-            # Column by column in float64: exact enough, and no float64 copy of all of X.
-            column = X_tensor[:, k].numpy().astype(np.float64)
-            present = column[~np.isnan(column)]
-            missing[k] = len(present) < len(column)
-            # 0/1 columns (bool, one-hot) stay as they are: standardising a rare
-            # indicator would give its few ones values of 30 and more.
-            indicator = ((present == 0) | (present == 1)).all()
-            if len(present) and not indicator:
-                mean[k] = present.mean()
-                std = present.std()
-                scale[k] = std if np.isfinite(std) and std > 0 else 1.0
-            if bins:
-                edges.append(quantile_bin_edges((present - mean[k]) / scale[k], N_BINS))
+        self.numeric_embedding_ = resolve_numeric_embedding(numeric_embedding, n_numeric, sparse)
+        if sparse:
+            mean, scale, missing = _sparse_statistics(_scipy_view(X_encoded))
+        else:
+            mean, scale, missing = np.zeros(n_numeric), np.ones(n_numeric), np.zeros(n_numeric, bool)
+            for k, column in enumerate(_numeric_columns(X_encoded, n_numeric)):
+                present = column[~np.isnan(column)]
+                missing[k] = len(present) < len(column)
+                mean[k], scale[k] = _standardisation(present)
         self.numeric_mean_, self.numeric_scale_, self.numeric_missing_ = mean, scale, missing
-        if bins:
-            self.bin_edges_ = edges
-        return X_tensor
+        if self.numeric_embedding_ == "piecewise_linear":
+            self.bin_edges_ = [
+                quantile_bin_edges((column - mean[k]) / scale[k], N_BINS)
+                for k, column in enumerate(_numeric_columns(X_encoded, n_numeric))
+            ]
+        return X_encoded
 
     def transform(self, estimator, X):
         """Encode ``X`` with the state fitted on the training rows."""
@@ -159,14 +208,19 @@ class FeatureEncoder:
             dtype=np.float32,
             ensure_all_finite="allow-nan",
         )
-        if sp.issparse(X):
-            X = X.toarray()
-        if np.isinf(X).any():
+        if np.isinf(X.data if sp.issparse(X) else X).any():
             raise ValueError("Input X contains infinity; features must be finite (NaN is allowed).")
         if reset:
             self.numeric_columns_ = list(range(X.shape[1]))
             self.categorical_columns_ = []
             self.categories_ = []
+        if sp.issparse(X):
+            # Kept sparse: the network's first layer reads its non-zeros only.
+            X = sp.csr_matrix(X)
+            if not X.has_canonical_format:
+                X = X.copy()  # sum_duplicates sorts in place: never the caller's arrays
+                X.sum_duplicates()
+            return SparseRows.from_scipy(X)
         if not X.flags.writeable:
             # torch cannot wrap a read-only buffer (e.g. a memmap) without copying.
             X = np.array(X)

@@ -2,95 +2,22 @@
 
 This module imports torch only. Every group of parallel sub-networks (the shared experts,
 the task-specific experts of all tasks, the per-task gates, the per-task towers) is stored
-as one stack of weight tensors and applied with one ``einsum`` per layer, so the cost does
-not grow with a Python loop over experts. All five architectures are stacks of the same
+as one stack of weight tensors and applied with one ``einsum`` per layer (``_layers.py``),
+so the cost does not grow with a Python loop over experts. All five architectures are stacks of the same
 :class:`ExtractionLevel`: MMoE is one level without task-specific experts, CGC one level
 with them, PLE several levels with a shared gate between them.
 """
-
-import math
 
 import torch
 from torch import nn
 
 from ._gates import GATE_DROPOUT_MODES, gate_dropout_mask, gate_softmax, importance_loss
+from ._layers import BatchedLinear, BatchedMLP, ShiftedSparse
 
 ARCHITECTURES = ("mmoe", "omoe", "shared_bottom", "cgc", "ple")
 
 __all__ = ["ARCHITECTURES", "BatchedLinear", "BatchedMLP", "ExtractionLevel", "MMoENetwork",
            "gate_dropout_mask"]
-
-
-class BatchedLinear(nn.Module):
-    """``n_members`` independent linear layers applied in one ``einsum``.
-
-    Parameters
-    ----------
-    n_members : int
-        Number of independent layers (experts, gates or towers).
-    in_features, out_features : int
-        Sizes of each member's input and output.
-
-    Notes
-    -----
-    The input is either shared by all members, shape ``(batch, in_features)``, or given
-    per member, shape ``(batch, n_members, in_features)``; the output is always
-    ``(batch, n_members, out_features)``. Initialisation follows ``nn.Linear`` for each
-    member, so a stack of one member is an ``nn.Linear`` in disguise.
-    """
-
-    def __init__(self, n_members, in_features, out_features):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(n_members, in_features, out_features))
-        self.bias = nn.Parameter(torch.empty(n_members, out_features))
-        bound = 1.0 / math.sqrt(in_features) if in_features > 0 else 0.0
-        # nn.Linear's default (kaiming_uniform with a=sqrt(5)) reduces to this bound.
-        nn.init.uniform_(self.weight, -bound, bound)
-        nn.init.uniform_(self.bias, -bound, bound)
-
-    def forward(self, x):
-        if x.dim() == 2:
-            out = torch.einsum("bi,mio->bmo", x, self.weight)
-        else:
-            out = torch.einsum("bmi,mio->bmo", x, self.weight)
-        return out + self.bias
-
-
-class BatchedMLP(nn.Module):
-    """A stack of ``n_members`` MLPs with identical layer sizes, ReLU between layers.
-
-    Parameters
-    ----------
-    n_members : int
-        Number of independent MLPs.
-    in_features : int
-        Input size of each MLP.
-    layer_sizes : sequence of int
-        Output size of each layer, in order.
-    activate_last : bool
-        Whether the last layer is followed by a ReLU too (experts and tower bodies: yes;
-        gate logits and output heads: no).
-    """
-
-    def __init__(self, n_members, in_features, layer_sizes, activate_last):
-        super().__init__()
-        sizes = [in_features, *layer_sizes]
-        self.layers = nn.ModuleList(
-            BatchedLinear(n_members, n_in, n_out) for n_in, n_out in zip(sizes, sizes[1:])
-        )
-        self.activate_last = activate_last
-        self.out_features = sizes[-1]
-
-    def forward(self, x):
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < last or self.activate_last:
-                x = torch.relu(x)
-        if x.dim() == 2:
-            # No layers at all: present the shared input per member for a uniform shape.
-            x = x.unsqueeze(1)
-        return x
 
 
 class ExtractionLevel(nn.Module):
@@ -181,7 +108,7 @@ class ExtractionLevel(nn.Module):
         batch = shared_input.shape[0]
         gates_seen = []
         if self.gates is None:
-            weights = shared_input.new_ones(batch, self.n_tasks, 1)
+            weights = torch.ones(batch, self.n_tasks, 1, device=self.experts.layers[0].weight.device)
         else:
             reached = gate(self.gates(task_input))  # (batch, n_task_gates, n_reachable)
             gates_seen.append(reached)
@@ -190,7 +117,7 @@ class ExtractionLevel(nn.Module):
             return None, None, weights, gates_seen
         experts = self.experts(shared_input)  # (batch, n_shared_experts, hidden)
         if self.task_experts is not None:
-            if task_input.dim() == 3:
+            if isinstance(task_input, torch.Tensor) and task_input.dim() == 3:
                 # Each task's experts read that task's mixture from the level below.
                 task_input = task_input.repeat_interleave(self.n_task_experts, dim=1)
             own = self.task_experts(task_input)  # (batch, n_tasks * n_task_experts, hidden)
@@ -333,7 +260,11 @@ class MMoENetwork(nn.Module):
         )
 
     def _inputs(self, x):
-        return x if self.embedding is None else self.embedding(x)
+        if self.embedding is not None:
+            return self.embedding(x)
+        if x.is_sparse:
+            return ShiftedSparse(x)
+        return x
 
     def _gate(self, logits):
         return gate_softmax(logits, temperature=self.gate_temperature,

@@ -286,10 +286,11 @@ class GateUtilization(Callback):
 
     def _rows(self, dataset_train, dataset_valid):
         dataset = dataset_valid if dataset_valid is not None and len(dataset_valid) else dataset_train
-        X = dataset.X
-        if len(X) > self.max_rows:
-            X = X[torch.linspace(0, len(X) - 1, self.max_rows).long()]
-        return X
+        n_rows = len(dataset)
+        index = slice(None)
+        if n_rows > self.max_rows:
+            index = torch.linspace(0, n_rows - 1, self.max_rows).long()
+        return dataset.batch(index)[0]
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         module = net.module_

@@ -1,4 +1,4 @@
-"""The memory benchmark of the X entry path runs (smoke size, seconds per case)."""
+"""The memory benchmarks (X entry path, sparse X) run (smoke size, seconds per case)."""
 
 import sys
 
@@ -13,4 +13,16 @@ def test_memory_benchmark_smoke(tmp_path):
     text = (tmp_path / "memory_smoke.md").read_text()
     for kind in ("ndarray", "frame", "frame_with_category"):
         assert f"| {kind} |" in text
+    assert "command (from the repository root)" in text
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_sparse_benchmark_smoke(tmp_path):
+    from benchmarks.sparse import main
+
+    main(["--smoke", "--out", str(tmp_path)])
+    text = (tmp_path / "sparse_smoke.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| smoke |"))
+    # Same model on both paths: the final training losses agree.
+    assert float(row.rstrip(" |").split("|")[-1]) < 1e-3
     assert "command (from the repository root)" in text

@@ -7,6 +7,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sk_mmoe import MMoERegressorClassifier
+from sk_mmoe._data import TensorBatchDataset
 from sk_mmoe.diagnostics import (
     GatePolarizationWarning,
     GateUtilization,
@@ -119,10 +120,7 @@ def test_diagnostics_use_the_validation_rows_with_early_stopping(mixed_data, sma
 def test_row_cap_spreads_over_the_data():
     callback = GateUtilization(max_rows=5)
 
-    class Data:
-        X = torch.arange(100.0).unsqueeze(1)
-
-    rows = callback._rows(Data(), None)
+    rows = callback._rows(TensorBatchDataset(torch.arange(100.0).unsqueeze(1)), None)
     assert rows[:, 0].tolist() == [0.0, 24.0, 49.0, 74.0, 99.0]
 
 

@@ -177,3 +177,107 @@ def test_unsupported_feature_dtypes_are_named(raw_frame, small_params, column):
     X = X.assign(when=np.asarray(column))
     with pytest.raises(ValueError, match=r"X column 'when' has dtype .*neither numeric, bool nor categorical"):
         MMoERegressorClassifier(**small_params).fit(X, y)
+
+
+# -- sparse X --------------------------------------------------------------------------
+
+
+def sparse_features(n_rows=120, seed=0):
+    """A CSR matrix with a 0/1 column, a constant column, NaN entries and an empty column."""
+    import scipy.sparse as sp
+
+    rng = np.random.RandomState(seed)
+    X = sp.random(n_rows, 8, density=0.3, format="csr", random_state=rng)
+    X.data = (rng.normal(size=X.nnz) * 3 + 2).astype(np.float64)
+    X = X.tolil()
+    X[:, 5] = (rng.rand(n_rows, 1) < 0.1).astype(float)  # a rare indicator
+    X[:, 6] = 4.0  # constant
+    X[:, 7] = 0.0  # empty
+    X = X.tocsr()
+    X.eliminate_zeros()
+    X.data[::9] = np.nan
+    return X
+
+
+def test_sparse_X_stays_sparse_with_the_dense_statistics():
+    import scipy.sparse as sp
+
+    X = sparse_features()
+    sparse_encoder, dense_encoder = FeatureEncoder(), FeatureEncoder()
+    encoded = sparse_encoder.fit_transform(MMoERegressorClassifier(), X)
+    dense_encoder.fit_transform(MMoERegressorClassifier(), X.toarray())
+    assert type(encoded).__name__ == "SparseRows"
+    assert encoded.data.numel() == X.nnz
+    for name in ("numeric_mean_", "numeric_scale_", "numeric_missing_"):
+        np.testing.assert_allclose(getattr(sparse_encoder, name), getattr(dense_encoder, name))
+    assert sparse_encoder.numeric_scale_[5:].tolist() == [1.0, 1.0, 1.0]
+    np.testing.assert_array_equal(
+        encoded[:].to_dense().numpy(), sp.csr_matrix(X, dtype=np.float32).toarray()
+    )
+
+
+@pytest.mark.parametrize("numeric_embedding", [None, "piecewise_linear"])
+def test_a_model_fitted_on_sparse_X_equals_one_fitted_on_its_dense_form(small_params, numeric_embedding):
+    X = sparse_features()
+    dense = np.nan_to_num(X.toarray())
+    y = np.c_[dense[:, 0] - dense[:, 1], (dense[:, 2] > 1).astype(int)]
+    params = dict(small_params, numeric_embedding=numeric_embedding, random_state=3)
+    on_sparse = MMoERegressorClassifier(**params).fit(X, y)
+    on_dense = MMoERegressorClassifier(**params).fit(X.toarray(), y)
+    np.testing.assert_allclose(on_sparse.predict(X), on_dense.predict(X.toarray()), rtol=1e-4, atol=1e-5)
+    # Either format predicts with either model.
+    np.testing.assert_allclose(on_sparse.predict(X.toarray()), on_sparse.predict(X), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(on_dense.predict(X), on_dense.predict(X.toarray()), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        on_sparse.gate_weights(X), on_dense.gate_weights(X.toarray()), rtol=1e-4, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("layout", ["coo", "csc", "csr_unsorted"])
+def test_sparse_layouts_are_read_without_changing_the_callers_matrix(small_params, layout):
+    import scipy.sparse as sp
+
+    rows, columns = np.array([0, 0, 1, 2, 2]), np.array([3, 1, 0, 3, 3])  # (2, 3) twice
+    values = np.array([1.0, 2.0, 3.0, 4.0, 5.0], dtype=np.float32)
+    if layout == "csr_unsorted":
+        X = sp.csr_matrix((values, columns, np.array([0, 2, 3, 5])), shape=(3, 4))
+        assert not X.has_canonical_format
+    else:
+        X = sp.coo_matrix((values, (rows, columns)), shape=(3, 4)).asformat(layout)
+    before = X.copy()
+    y = [0.0, 1.0, 2.0]
+    # "auto" would embed the dense form's columns; the same model needs the same choice.
+    params = dict(small_params, numeric_embedding=None)
+    model = MMoERegressorClassifier(**params).fit(X, y)
+    expected = MMoERegressorClassifier(**params).fit(X.toarray(), y).predict(X.toarray())
+    np.testing.assert_allclose(model.predict(X), expected, rtol=1e-4, atol=1e-5)
+    assert X.format == before.format and X.dtype == before.dtype
+    for name in ("data", "indices", "indptr", "row", "col"):
+        if hasattr(X, name):
+            np.testing.assert_array_equal(getattr(X, name), getattr(before, name))
+
+
+def test_a_very_wide_sparse_X_fits_without_densifying(small_params):
+    # 2,000 x 10**6 at 0.01% density: 1.6 MB of non-zeros, 8 GB as a dense float32 array.
+    import scipy.sparse as sp
+
+    rng = np.random.RandomState(0)
+    n_rows, n_columns, per_row = 2_000, 10**6, 100
+    columns = np.sort(rng.choice(n_columns, size=(n_rows, per_row)), axis=1).ravel()
+    X = sp.csr_matrix(
+        (rng.rand(n_rows * per_row).astype(np.float32), columns, np.arange(n_rows + 1) * per_row),
+        shape=(n_rows, n_columns),
+    )
+    y = np.asarray(X[:, :1000].sum(axis=1)).ravel()
+    params = dict(small_params, n_experts=2, expert_layer_sizes=(2,), max_epochs=1)
+    model = MMoERegressorClassifier(**params).fit(X, y)
+    assert model.predict(X[:5]).shape == (5,)
+    assert np.isfinite(model.predict(X)).all()
+
+
+def test_infinity_in_sparse_X_is_refused(small_params):
+    import scipy.sparse as sp
+
+    X = sp.csr_matrix(np.array([[0.0, np.inf], [1.0, 0.0]]))
+    with pytest.raises(ValueError, match="infinity"):
+        MMoERegressorClassifier(**small_params).fit(X, [0.0, 1.0])

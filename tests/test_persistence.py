@@ -98,6 +98,20 @@ def test_round_trip_with_piecewise_linear_embeddings(tmp_path):
     pd.testing.assert_frame_equal(load_model(tmp_path / "m").predict(X), model.predict(X))
 
 
+def test_round_trip_of_a_model_fitted_on_sparse_X(tmp_path):
+    import scipy.sparse as sp
+
+    rng = np.random.RandomState(0)
+    X = sp.random(80, 30, density=0.2, format="csr", random_state=rng)
+    X.data[::5] = np.nan
+    y = np.asarray(np.nan_to_num(X[:, :3].toarray()).sum(axis=1)).ravel()
+    model = MMoERegressorClassifier(**TINY).fit(X, y)
+    save_model(model, tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_allclose(loaded.predict(X.toarray()), model.predict(X), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("layout", ["1d", "2d", "series"])
 def test_round_trip_keeps_the_output_form(tmp_path, layout):
     X, y = mixed_frame()

@@ -2,9 +2,10 @@
 fail with a clear error.
 
 Each example draws a small ``y`` mixing float, int, str, bool, category and nullable
-(Int64, boolean, string) columns with random missing masks, and an ``X`` that is an array
-or a DataFrame with numeric, NaN, category, string and bool columns. Whatever happens,
-the caller's data is unchanged; a fit either works (predictions shaped like ``y``, of the
+(Int64, boolean, string) columns with random missing masks, and an ``X`` that is an
+array, a sparse matrix (random sparsity, NaN among its entries) or a DataFrame with
+numeric, NaN, category, string and bool columns. Whatever happens, the caller's data is
+unchanged; a fit either works (predictions shaped like ``y``, of the
 label types seen, within the classes seen, never NaN) or raises ValueError/TypeError whose
 message names the column or parameter at fault.
 
@@ -19,6 +20,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -89,11 +91,16 @@ def problems(draw):
         y = y.iloc[:, 0]
     elif layout == "array":
         y = y.to_numpy()
-    if draw(st.booleans()):
-        X = draw(frames(X_KINDS, 1, 4, n_rows))
-    else:
-        seed = draw(st.integers(0, 2**31 - 1))
-        X = np.random.RandomState(seed).normal(size=(n_rows, draw(st.integers(1, 4))))
+    form = draw(st.sampled_from(["frame", "frame", "array", "sparse"]))
+    if form == "frame":
+        return draw(frames(X_KINDS, 1, 4, n_rows)), y
+    rng = np.random.RandomState(draw(st.integers(0, 2**31 - 1)))
+    X = rng.normal(size=(n_rows, draw(st.integers(1, 4))))
+    if form == "sparse":
+        # Random sparsity, sometimes with NaN among the stored entries.
+        X[rng.rand(*X.shape) < draw(st.sampled_from([0.0, 0.5, 0.9, 1.0]))] = 0.0
+        X[rng.rand(*X.shape) < draw(st.sampled_from([0.0, 0.0, 0.2]))] = np.nan
+        X = sp.csr_matrix(X)
     return X, y
 
 
@@ -104,7 +111,11 @@ def _as_frame(y):
 
 
 def _assert_unchanged(before, after):
-    if isinstance(before, pd.DataFrame):
+    if sp.issparse(before):
+        assert after.format == before.format and after.dtype == before.dtype
+        for name in ("data", "indices", "indptr"):
+            np.testing.assert_array_equal(getattr(after, name), getattr(before, name))
+    elif isinstance(before, pd.DataFrame):
         pd.testing.assert_frame_equal(after, before)
     elif isinstance(before, pd.Series):
         pd.testing.assert_series_equal(after, before)
