@@ -93,7 +93,10 @@ def _sparse_statistics(matrix):
     Returns ``(mean, scale, missing)``; computed from the stored entries alone.
     """
     n_rows, n_columns = matrix.shape
-    count = lambda columns, weights=None: np.bincount(columns, weights, minlength=n_columns)
+
+    def count(columns, weights=None):
+        return np.bincount(columns, weights, minlength=n_columns)
+
     values = matrix.data.astype(np.float64)
     nan = np.isnan(values)
     columns, values = matrix.indices[~nan], values[~nan]
