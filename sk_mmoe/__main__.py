@@ -4,8 +4,9 @@ Run ``python -m sk_mmoe`` (or ``make demo``); ``python -m sk_mmoe --help`` lists
 options. On the MMoE paper's synthetic two-task regression (Section 3.2) with task
 correlation 0.5, it trains four models at the library's defaults (early stopping on a
 held-out share of the training rows): one network per task, a Shared-Bottom network,
-OMoE and MMoE, and prints their test errors and the honest winner. About a minute on
-two CPU cores.
+OMoE and MMoE, and prints their test errors and the honest winner. About 2.5 minutes on
+two idle CPU cores (147 s measured; the 100 inputs' piecewise-linear embedding makes the
+networks' input 1,600 wide).
 """
 
 import argparse
