@@ -219,12 +219,13 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
     (0/1 columns such as one-hot indicators enter unchanged); NaN is imputed by the mean
     and, for columns that had NaN at fit, flagged by a 0/1 indicator. A sparse matrix
     stays sparse: the first layer of the experts and gates reads its stored entries only
-    (the mean enters as one dense shift per batch), so its cost follows the non-zeros;
+    (the mean enters as one shift per batch; a batch small enough, at most 2**22 entries
+    in dense form, is densified on its own), so its cost follows the non-zeros;
     the fitted model is the one a dense copy of ``X`` would give, and either format can
-    be passed to ``predict``. Regression targets are standardised for training and mapped back at
-    prediction. A missing label (NaN or None) leaves that row out of that task's loss
-    and score. ``ConvergenceWarning`` says when training stopped at ``max_epochs`` while
-    the loss was still improving.
+    be passed to ``predict``. Regression targets are standardised for training and mapped
+    back at prediction. A missing label (NaN or None) leaves that row out of that task's
+    loss and score. ``ConvergenceWarning`` says when training stopped at ``max_epochs``
+    while the loss was still improving.
 
     ``set_params`` on a fitted model: ``fit`` (without ``warm_start``) builds a new
     network with every parameter. ``partial_fit`` and ``fit`` with ``warm_start=True``

@@ -216,8 +216,20 @@ def test_sparse_X_stays_sparse_with_the_dense_statistics():
     )
 
 
+@pytest.fixture(params=["sparse product", "densified batches"])
+def sparse_batches(request, monkeypatch):
+    """Both ways a sparse batch can go: the sparse product, or densified when small."""
+    from sk_mmoe import _embeddings
+
+    if request.param == "sparse product":
+        monkeypatch.setattr(_embeddings, "MAX_DENSIFIED_BATCH", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("numeric_embedding", [None, "piecewise_linear"])
-def test_a_model_fitted_on_sparse_X_equals_one_fitted_on_its_dense_form(small_params, numeric_embedding):
+def test_a_model_fitted_on_sparse_X_equals_one_fitted_on_its_dense_form(
+    small_params, numeric_embedding, sparse_batches
+):
     X = sparse_features()
     dense = np.nan_to_num(X.toarray())
     y = np.c_[dense[:, 0] - dense[:, 1], (dense[:, 2] > 1).astype(int)]
@@ -234,7 +246,7 @@ def test_a_model_fitted_on_sparse_X_equals_one_fitted_on_its_dense_form(small_pa
 
 
 @pytest.mark.parametrize("layout", ["coo", "csc", "csr_unsorted"])
-def test_sparse_layouts_are_read_without_changing_the_callers_matrix(small_params, layout):
+def test_sparse_layouts_are_read_without_changing_the_callers_matrix(small_params, layout, sparse_batches):
     import scipy.sparse as sp
 
     rows, columns = np.array([0, 0, 1, 2, 2]), np.array([3, 1, 0, 3, 3])  # (2, 3) twice
