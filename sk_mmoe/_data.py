@@ -49,7 +49,10 @@ class SparseRows:
 
     def take(self, index):
         """The rows at ``index`` (a slice or an index tensor), as a new ``SparseRows``."""
-        rows = torch.arange(len(self))[index]
+        if isinstance(index, slice):
+            rows = torch.arange(*index.indices(len(self)))
+        else:  # not torch.arange(n)[index]: an n-long tensor per batch costs O(n) a step
+            rows = torch.as_tensor(index, dtype=torch.long)
         starts, stops = self.indptr[rows], self.indptr[rows + 1]
         lengths = stops - starts
         indptr = torch.cat([lengths.new_zeros(1), lengths.cumsum(0)])

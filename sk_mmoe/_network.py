@@ -3,9 +3,9 @@
 This module imports torch only. Every group of parallel sub-networks (the shared experts,
 the task-specific experts of all tasks, the per-task gates, the per-task towers) is stored
 as one stack of weight tensors and applied with one ``einsum`` per layer (``_layers.py``),
-so the cost does not grow with a Python loop over experts. All five architectures are stacks of the same
-:class:`ExtractionLevel`: MMoE is one level without task-specific experts, CGC one level
-with them, PLE several levels with a shared gate between them.
+so the cost does not grow with a Python loop over experts. All five architectures are
+stacks of the same :class:`ExtractionLevel`: MMoE is one level without task-specific
+experts, CGC one level with them, PLE several levels with a shared gate between them.
 """
 
 import torch
