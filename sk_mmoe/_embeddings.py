@@ -170,7 +170,9 @@ class FeatureEmbedding(nn.Module):
         flag_position = torch.full((self.n_numeric,), -1, dtype=torch.long)
         flag_position[self.flagged_columns] = torch.arange(len(flagged))
         self.register_buffer("flag_position", flag_position, persistent=False)
-        # Columns with a non-zero mean: only these shift a sparse batch.
+        # A sparse batch is x / scale - shift; only columns with a non-zero mean shift it.
+        shift = self.numeric_mean / self.numeric_scale
+        self.register_buffer("sparse_shift", shift, persistent=False)
         shifted = torch.nonzero(self.numeric_mean).flatten()
         self.register_buffer("shifted_columns", shifted, persistent=False)
 
@@ -205,10 +207,9 @@ class FeatureEmbedding(nn.Module):
         column's flag, as in the dense path.
         """
         rows, columns = x._indices()
-        shift = self.numeric_mean / self.numeric_scale
         values = x._values() / self.numeric_scale[columns]
         missing = torch.isnan(values)
-        values = torch.where(missing, shift[columns], values)
+        values = torch.where(missing, self.sparse_shift[columns], values)
         flagged = missing & (self.flag_position[columns] >= 0)
         flag_columns = self.n_numeric + self.flag_position[columns[flagged]]
         indices = torch.cat([x._indices(), torch.stack([rows[flagged], flag_columns])], dim=1)
@@ -220,7 +221,8 @@ class FeatureEmbedding(nn.Module):
         if not len(self.shifted_columns):
             return ShiftedSparse(sparse)
         shift = torch.sparse_coo_tensor(
-            self.shifted_columns[None], shift[self.shifted_columns], (width,), is_coalesced=True,
+            self.shifted_columns[None], self.sparse_shift[self.shifted_columns], (width,),
+            is_coalesced=True,
             check_invariants=False,
         )
         return ShiftedSparse(sparse, shift)

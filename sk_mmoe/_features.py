@@ -75,23 +75,21 @@ def _numeric_values(column, name):
     return values
 
 
-def _standardisation(present):
-    """Mean and scale of one column's non-missing values (float64).
+def _standardisation(mean, std, n_present, indicator):
+    """Per-column mean and scale from raw statistics (arrays), one rule for dense and sparse X.
 
     0/1 columns (bool, one-hot) stay as they are: standardising a rare indicator would
-    give its few ones values of 30 and more. A constant column gets scale 1.
+    give its few ones values of 30 and more. An empty column, and a constant one, get
+    scale 1.
     """
-    if len(present) == 0 or ((present == 0) | (present == 1)).all():
-        return 0.0, 1.0
-    std = present.std()
-    return present.mean(), (std if np.isfinite(std) and std > 0 else 1.0)
+    keep = ~indicator & (n_present > 0)
+    scale = np.where(keep & np.isfinite(std) & (std > 0), std, 1.0)
+    return np.where(keep, mean, 0.0), scale
 
 
 def _sparse_statistics(matrix):
-    """:func:`_standardisation` of every column of a CSR matrix, implicit entries 0.
-
-    Returns ``(mean, scale, missing)``; computed from the stored entries alone.
-    """
+    """Raw ``(mean, std, n_present, indicator)`` of every column of a CSR matrix, NaN
+    ignored and implicit entries 0, computed from the stored entries alone."""
     n_rows, n_columns = matrix.shape
 
     def count(columns, weights=None):
@@ -107,9 +105,19 @@ def _sparse_statistics(matrix):
     implicit = n_present - count(columns)
     std = np.sqrt((squares + implicit * mean**2) / np.maximum(n_present, 1))
     indicator = count(columns, (values != 0) & (values != 1)) == 0
-    keep = ~indicator & (n_present > 0)
-    scale = np.where(keep & np.isfinite(std) & (std > 0), std, 1.0)
-    return np.where(keep, mean, 0.0), scale, n_present < n_rows
+    return mean, std, n_present, indicator
+
+
+def _dense_statistics(X_encoded, n_numeric):
+    """Raw ``(mean, std, n_present, indicator)`` of the numeric columns, NaN ignored."""
+    mean, std = np.zeros(n_numeric), np.zeros(n_numeric)
+    n_present, indicator = np.zeros(n_numeric, int), np.zeros(n_numeric, bool)
+    for k, column in enumerate(_numeric_columns(X_encoded, n_numeric)):
+        present = column[~np.isnan(column)]
+        n_present[k], indicator[k] = len(present), ((present == 0) | (present == 1)).all()
+        if len(present):
+            mean[k], std[k] = present.mean(), present.std()
+    return mean, std, n_present, indicator
 
 
 def _scipy_view(rows):
@@ -176,14 +184,12 @@ class FeatureEncoder:
         n_numeric = len(self.numeric_columns_)
         self.numeric_embedding_ = resolve_numeric_embedding(numeric_embedding, n_numeric, sparse)
         if sparse:
-            mean, scale, missing = _sparse_statistics(_scipy_view(X_encoded))
+            mean, std, n_present, indicator = _sparse_statistics(_scipy_view(X_encoded))
         else:
-            mean, scale, missing = np.zeros(n_numeric), np.ones(n_numeric), np.zeros(n_numeric, bool)
-            for k, column in enumerate(_numeric_columns(X_encoded, n_numeric)):
-                present = column[~np.isnan(column)]
-                missing[k] = len(present) < len(column)
-                mean[k], scale[k] = _standardisation(present)
-        self.numeric_mean_, self.numeric_scale_, self.numeric_missing_ = mean, scale, missing
+            mean, std, n_present, indicator = _dense_statistics(X_encoded, n_numeric)
+        mean, scale = _standardisation(mean, std, n_present, indicator)
+        self.numeric_mean_, self.numeric_scale_ = mean, scale
+        self.numeric_missing_ = n_present < X_encoded.shape[0]
         if self.numeric_embedding_ == "piecewise_linear":
             self.bin_edges_ = [
                 quantile_bin_edges((column - mean[k]) / scale[k], N_BINS)
