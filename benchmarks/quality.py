@@ -231,6 +231,7 @@ CANDIDATES = {
     "defaults": {},
     "periodic": {"numeric_embedding": "periodic"},
     "piecewise_linear": {"numeric_embedding": "piecewise_linear"},
+    "no_embedding": {"numeric_embedding": None},
     "always_early_stopping": {"early_stopping": True},
     "never_early_stopping": {"early_stopping": False},
     # Lower the learning rate when the validation loss stalls (before early stopping ends
@@ -240,6 +241,9 @@ CANDIDATES = {
     # Census runs stop ~10 epochs after their best at lr 1e-3: a slower rate, or decay.
     "lr_3e-4": {"lr": 3e-4},
     "adamw_0.1": {"optimizer": torch.optim.AdamW, "optimizer__weight_decay": 0.1},
+    # Issue 19: fewer, larger steps on large tables, with the learning rate raised by the
+    # square root of the batch's growth (Adam's usual scaling).
+    "batch_1024_lr_2e-3": {"batch_size": 1024, "lr": 2e-3},
 }
 
 

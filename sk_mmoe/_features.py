@@ -181,7 +181,9 @@ class FeatureEncoder:
         X_encoded = self._encode(estimator, X, reset=True)
         sparse = isinstance(X_encoded, SparseRows)
         n_numeric = len(self.numeric_columns_)
-        self.numeric_embedding_ = resolve_numeric_embedding(numeric_embedding, n_numeric, sparse)
+        self.numeric_embedding_ = resolve_numeric_embedding(
+            numeric_embedding, n_numeric, sparse, X_encoded.shape[0]
+        )
         if sparse:
             mean, std, n_present, indicator = _sparse_statistics(_scipy_view(X_encoded))
         else:

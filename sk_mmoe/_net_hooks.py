@@ -19,7 +19,7 @@ from ._embeddings import FeatureEmbedding
 from ._loss import MultiTaskLoss
 from ._network import MMoENetwork
 from ._params import layer_sizes
-from ._training import resolve_batch_size
+from ._training import fused_by_default, resolve_batch_size
 from ._training_log import TrainingLog
 from .diagnostics import GateUtilization
 from .exceptions import NonFiniteLossError
@@ -111,6 +111,12 @@ class NetHooksMixin:
             embedding=self._input_layer(),
         )
         return self
+
+    def get_params_for_optimizer(self, prefix, named_parameters):
+        args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
+        if prefix == "optimizer" and fused_by_default(self.optimizer, kwargs, self.device):
+            kwargs["fused"] = True
+        return args, kwargs
 
     def initialize_optimizer(self, *args, **kwargs):
         try:

@@ -147,10 +147,14 @@ def test_auto_numeric_embedding_is_piecewise_linear_for_narrow_dense_X(mixed_dat
     import scipy.sparse as sp
 
     X, y = mixed_data
+    # 1,000 rows and more: the embedding; fewer (the fixture's 400): the plain value.
+    X, y = np.tile(X, (3, 1)), pd.concat([y] * 3, ignore_index=True)
     params = dict(small_params, max_epochs=1)
     dense = MMoERegressorClassifier(**params).fit(X, y)
     assert dense._feature_encoder.numeric_embedding_ == "piecewise_linear"
     assert dense.module_.embedding.out_features == 6 * 16
+    few = MMoERegressorClassifier(**params).fit(X[:999], y[:999])
+    assert few._feature_encoder.numeric_embedding_ is None
     sparse = MMoERegressorClassifier(**params).fit(sp.csr_matrix(X), y)
     assert sparse._feature_encoder.numeric_embedding_ is None
     wide = np.random.RandomState(0).normal(size=(len(X), 101))
