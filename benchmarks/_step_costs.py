@@ -5,8 +5,10 @@ Used by ``benchmarks/speed.py`` (``--contended`` for the last; ``--smoke`` for s
 """
 
 import collections
+import statistics
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -143,3 +145,151 @@ def report_lines(ops=None, first_fit=None, contended=None):
             "",
         ]
     return lines
+
+
+# Issue 19's profile: the default model on a narrow table (6 numeric columns, 3 tasks).
+STEP_RATE = dict(rows=50_000, features=6, batches=(256, 4096), steps=30)
+STEP_RATE_SMOKE = dict(rows=2_000, features=6, batches=(256, 1024), steps=2)
+
+
+def matmul_gflops(n=2048, reps=10):
+    """GFLOP/s of a large square ``torch.mm`` on this process's torch threads."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    start = time.perf_counter()
+    for _ in range(reps):
+        torch.mm(a, b)
+    return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
+
+
+def step_flop_rate(cfg, make_data, n=2048):
+    """The default model's training step (forward, loss, backward, Adam) in GFLOP/s,
+    against a large matmul's, at the default batch and the largest one.
+
+    FLOPs are counted by torch's ``FlopCounterMode`` over one step (matmuls, forward and
+    backward); the time is the median of ``steps`` steps of ``fit``'s own ``train_step``.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from sk_mmoe import MMoERegressorClassifier
+    from sk_mmoe._fit_data import training_dataset
+
+    X, y = make_data(cfg["rows"], cfg["features"])
+    peak = matmul_gflops(n)
+    rows = []
+    for batch in cfg["batches"]:
+        model = MMoERegressorClassifier(tasks=["regression", "binary", "multiclass"],
+                                        batch_size=batch, max_epochs=1, early_stopping=False,
+                                        random_state=0)
+        # Enough rows for the defaults' piecewise-linear embedding (from 1,000 rows).
+        model.fit(X[:max(2 * batch, 2_000)], y[:max(2 * batch, 2_000)])
+        dataset = training_dataset(model, X[:batch], y[:batch], None, reset=False)[0]
+        batch_tensors = next(iter(model.get_iterator(dataset, training=True)))
+        model.train_step(batch_tensors)  # warm-up
+        with FlopCounterMode(display=False) as counter:
+            model.train_step(batch_tensors)
+        flops = counter.get_total_flops()
+        times = []
+        for _ in range(cfg["steps"]):
+            start = time.perf_counter()
+            model.train_step(batch_tensors)
+            times.append(time.perf_counter() - start)
+        seconds = statistics.median(times)
+        rows.append(dict(batch=batch, step_ms=seconds * 1e3, mflop_per_step=flops / 1e6,
+                         step_gflops=flops / seconds / 1e9, mm_gflops=peak,
+                         fraction_of_mm=flops / seconds / 1e9 / peak,
+                         numeric_embedding=model._feature_encoder.numeric_embedding_,
+                         n_parameters=sum(p.numel() for p in model.module_.parameters())))
+    return dict(rows=rows, mm_size=n)
+
+
+def step_rate_lines(result, cfg):
+    rows, n = result["rows"], result["mm_size"]
+    return [
+        "## (k) The training step against the hardware",
+        "",
+        f"The default model (3 tasks, {cfg['features']} numeric columns, "
+        f"numeric_embedding={rows[0]['numeric_embedding']!r}, {rows[0]['n_parameters']:,} "
+        "weights): one `train_step` (forward, loss, backward, fused Adam) on a fixed batch, "
+        f"median of {cfg['steps']} steps; matmul FLOPs counted by torch's `FlopCounterMode` "
+        f"(forward and backward). A large `torch.mm` ({n} x {n}) on the same thread "
+        f"reaches {rows[0]['mm_gflops']:.1f} GFLOP/s.",
+        "",
+        "| batch | step (ms) | MFLOP per step | step GFLOP/s | share of large matmul |",
+        "|---|---|---|---|---|",
+        *[f"| {r['batch']:,} | {r['step_ms']:.2f} | {r['mflop_per_step']:.1f} | "
+          f"{r['step_gflops']:.2f} | {r['fraction_of_mm']:.1%} |" for r in rows],
+        "",
+    ]
+
+
+# The optimizer lever: the default model with fused Adam (the default) against Adam's
+# per-tensor loop (the default before issue 19), fixed epochs, paired runs.
+FUSED = dict(rows=50_000, features=6, epochs=2, pairs=5)
+FUSED_SMOKE = dict(rows=1_000, features=6, epochs=1, pairs=1)
+
+
+def fused_adam_fit(cfg, make_data, paired):
+    from sk_mmoe import MMoERegressorClassifier
+
+    X, y = make_data(cfg["rows"], cfg["features"])
+
+    def fit(**params):
+        MMoERegressorClassifier(tasks=["regression", "binary", "multiclass"], early_stopping=False,
+                                max_epochs=cfg["epochs"], random_state=0, **params).fit(X, y)
+
+    return paired(fit, lambda: fit(optimizer__foreach=False), cfg["pairs"])
+
+
+def fused_lines(result, cfg):
+    return [
+        "## (l) Fused Adam",
+        "",
+        f"The default model on {cfg['rows']:,} rows x {cfg['features']} numeric columns, 3 "
+        f"tasks, {cfg['epochs']} epochs without early stopping: `fit` with fused Adam (the "
+        f"default) {result['ours_s']:.2f} s, with Adam's per-tensor loop "
+        f"(`optimizer__foreach=False`, the default before) {result['reference_s']:.2f} s; "
+        f"median paired ratio {result['ratio']:.3f} over {result['pairs']} pairs.",
+        "",
+    ]
+
+
+# What a user waits for: a default fit (early stopping on) at 10k and 100k rows, and one
+# epoch at 1M rows (the number of epochs early stopping takes is read off the others).
+WAIT = dict(features=20, full_fit_rows=(10_000, 100_000), epoch_rows=(1_000_000,))
+WAIT_SMOKE = dict(features=20, full_fit_rows=(1_000,), epoch_rows=(2_000,))
+
+
+def user_wait(cfg, make_data):
+    from sk_mmoe import MMoERegressorClassifier
+
+    rows = []
+    for n in (*cfg["full_fit_rows"], *cfg["epoch_rows"]):
+        X, y = make_data(n, cfg["features"])
+        full = n in cfg["full_fit_rows"]
+        model = MMoERegressorClassifier(tasks=["regression", "binary", "multiclass"], random_state=0,
+                                        **({} if full else {"max_epochs": 1, "early_stopping": False}))
+        start = time.perf_counter()
+        model.fit(X, y)
+        seconds = time.perf_counter() - start
+        rows.append(dict(rows=n, full_fit=full, seconds=seconds, epochs=model.n_iter_,
+                         seconds_per_epoch=seconds / model.n_iter_))
+        del X, y, model
+    return rows
+
+
+def wait_lines(rows, cfg):
+    return [
+        "## (m) What a user waits for",
+        "",
+        f"`MMoERegressorClassifier(tasks=[...])` at its defaults on synthetic tables of "
+        f"{cfg['features']} numeric columns and 3 tasks (regression, binary, 5-class), one "
+        "torch thread. Full fits stop early on their own; at the largest size one epoch "
+        "without the hold-out was timed.",
+        "",
+        "| rows | timed | seconds | epochs | seconds per epoch |",
+        "|---|---|---|---|---|",
+        *[f"| {r['rows']:,} | {'full fit' if r['full_fit'] else 'one epoch'} | {r['seconds']:.1f} | "
+          f"{r['epochs']} | {r['seconds_per_epoch']:.2f} |" for r in rows],
+        "",
+    ]

@@ -8,6 +8,9 @@ moves both sides alike.
     python benchmarks/speed.py --smoke    # seconds, for CI
     python benchmarks/speed.py --contended [--smoke]   # fit vs hand loop beside a busy
                                           # process; writes speed_contended.md
+    python benchmarks/speed.py --step-rate [--smoke]   # (h), (k)-(m): ops per step, the
+                                          # step's FLOP rate, fused Adam, fit times of the
+                                          # defaults at 10k-1M rows; writes speed_step.md
 """
 
 import argparse
@@ -304,6 +307,8 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--contended", action="store_true",
                         help="only (h) and (j): fit vs hand loop while another process is busy")
+    parser.add_argument("--step-rate", action="store_true",
+                        help="only (h) and (k)-(m): ops and FLOP rate per step, fused Adam, fit times")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
     cfg = SMOKE if args.smoke else FULL
@@ -312,6 +317,8 @@ def main(argv=None):
     start = time.perf_counter()
     if args.contended:
         return contended_main(args, out, start)
+    if args.step_rate:
+        return step_rate_main(args, out, start)
     fit, predict, X, y = bench_fit_and_predict(cfg)
     mlp = bench_sklearn_mlp(cfg, X, y)
     rechub = bench_rechub(cfg, X, y)
@@ -321,9 +328,12 @@ def main(argv=None):
     efficiency = bench_efficiency(cfg, fit)
     ops = _step_costs.ops_per_step(make_data, estimator, hand_written_fit)
     first_fit = _step_costs.first_fit_cost()
+    step_cfg = _step_costs.STEP_RATE_SMOKE if args.smoke else _step_costs.STEP_RATE
+    step_rate = _step_costs.step_flop_rate(step_cfg, make_data, n=2048 if cfg is FULL else 512)
     results = dict(config={k: v for k, v in cfg.items()}, fit=fit, predict=predict, sklearn_mlp=mlp,
                    experts=experts, rows=by_rows, memory=memory, efficiency=efficiency,
-                   rechub=rechub, ops_per_step=ops, first_fit=first_fit)
+                   rechub=rechub, ops_per_step=ops, first_fit=first_fit,
+                   step_rate=dict(step_rate, config=step_cfg))
     seconds = time.perf_counter() - start
     name = "speed_smoke" if args.smoke else "speed"
     (out / f"{name}.json").write_text(json.dumps(results, indent=2))
@@ -351,6 +361,34 @@ def contended_main(args, out, start):
         *header(cfg, seconds)[1:],
         "",
         *_step_costs.report_lines(ops=ops, contended=contended),
+    ]
+    (out / f"{name}.md").write_text("\n".join(lines))
+    return results
+
+
+def step_rate_main(args, out, start):
+    torch.set_num_threads(1)
+    cfg = _step_costs.STEP_RATE_SMOKE if args.smoke else _step_costs.STEP_RATE
+    ops = _step_costs.ops_per_step(make_data, estimator, hand_written_fit)
+    step_rate = _step_costs.step_flop_rate(cfg, make_data, n=512 if args.smoke else 2048)
+    fused_cfg = _step_costs.FUSED_SMOKE if args.smoke else _step_costs.FUSED
+    fused = _step_costs.fused_adam_fit(fused_cfg, make_data, paired)
+    wait_cfg = _step_costs.WAIT_SMOKE if args.smoke else _step_costs.WAIT
+    wait = _step_costs.user_wait(wait_cfg, make_data)
+    results = dict(config=cfg, ops_per_step=ops, step_rate=step_rate, fused=fused, wait=wait)
+    seconds = time.perf_counter() - start
+    name = "speed_step_smoke" if args.smoke else "speed_step"
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2))
+    lines = [
+        "# The training step: torch ops and FLOP rate",
+        "",
+        f"- command: `python benchmarks/speed.py --step-rate{' --smoke' if args.smoke else ''}`",
+        *header(cfg, seconds)[1:],
+        "",
+        *_step_costs.report_lines(ops=ops),
+        *_step_costs.step_rate_lines(step_rate, cfg),
+        *_step_costs.fused_lines(fused, fused_cfg),
+        *_step_costs.wait_lines(wait, wait_cfg),
     ]
     (out / f"{name}.md").write_text("\n".join(lines))
     return results
@@ -413,6 +451,7 @@ def report(cfg, r, seconds):
         f"counted as 3x the forward's multiply-adds x 2) = {r['efficiency']['fraction_of_mm']:.1%} of it.",
         "",
         *_step_costs.report_lines(ops=r["ops_per_step"], first_fit=r["first_fit"]),
+        *_step_costs.step_rate_lines(r["step_rate"], r["step_rate"]["config"]),
     ]
     return "\n".join(lines)
 

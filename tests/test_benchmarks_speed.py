@@ -13,6 +13,19 @@ def test_speed_benchmark_smoke(tmp_path):
     assert json.loads((tmp_path / "speed_smoke.json").read_text())["config"]["rows"] == 1000
     text = (tmp_path / "speed_smoke.md").read_text()
     assert "(a) `fit` vs hand-written PyTorch loop" in text and "(g) Efficiency" in text
+    assert "(k) The training step against the hardware" in text
+    default, largest = results["step_rate"]["rows"]
+    assert default["batch"] < largest["batch"]
+    assert largest["mflop_per_step"] > default["mflop_per_step"] > 0
+    assert 0 < default["fraction_of_mm"]
+
+
+def test_step_rate_mode_smoke(tmp_path):
+    results = main(["--step-rate", "--smoke", "--out", str(tmp_path)])
+    assert results["step_rate"]["rows"][0]["numeric_embedding"] == "piecewise_linear"
+    assert results["fused"]["ratio"] > 0 and results["wait"][0]["epochs"] >= 1
+    text = (tmp_path / "speed_step_smoke.md").read_text()
+    assert "(k) The training step" in text and "(m) What a user waits for" in text
 
 
 def test_flop_count_of_the_paper_sizes():
