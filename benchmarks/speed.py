@@ -10,7 +10,7 @@ moves both sides alike.
                                           # process; writes speed_contended.md
     python benchmarks/speed.py --step-rate [--smoke]   # (h), (k)-(m): ops per step, the
                                           # step's FLOP rate, fused Adam, fit times of the
-                                          # defaults at 10k-1M rows; writes speed_step.md
+                                          # defaults at 10k-1M rows; writes speed_step_rate.md
 """
 
 import argparse
@@ -347,20 +347,31 @@ def contended_main(args, out, start):
     contended = [_step_costs.contended_fit(cfg, make_data, estimator, hand_written_fit, paired, threads)
                  for threads in sorted({os.cpu_count(), 1}, reverse=True)]
     results = dict(config=cfg, ops_per_step=ops, contended=contended)
-    seconds = time.perf_counter() - start
-    name = "speed_contended_smoke" if args.smoke else "speed_contended"
-    (out / f"{name}.json").write_text(json.dumps(results, indent=2))
-    lines = [
+    intro = [
         "# `fit` beside a busy process",
         "",
         f"Data: {cfg['rows']:,} rows x {cfg['features']} features, 3 tasks, {cfg['n_experts']} experts "
         f"x {EXPERT_SIZES}, batch {cfg['batch']}, {cfg['epochs']} epochs; another process spins on "
         f"one core throughout. Median of {cfg['pairs']} paired, alternating runs.",
         "",
-        f"- command: `python benchmarks/speed.py --contended{' --smoke' if args.smoke else ''}`",
+    ]
+    return _write_part(args, out, start, "contended", results, intro,
+                       _step_costs.report_lines(ops=ops, contended=contended))
+
+
+def _write_part(args, out, start, mode, results, intro, body):
+    """``speed_{mode}.json`` and ``.md`` (``_smoke`` with --smoke) for one --mode run."""
+    cfg = results["config"]
+    seconds = time.perf_counter() - start
+    name = f"speed_{mode}_smoke" if args.smoke else f"speed_{mode}"
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2))
+    flag = mode.replace("_", "-")
+    lines = [
+        *intro,
+        f"- command: `python benchmarks/speed.py --{flag}{' --smoke' if args.smoke else ''}`",
         *header(cfg, seconds)[1:],
         "",
-        *_step_costs.report_lines(ops=ops, contended=contended),
+        *body,
     ]
     (out / f"{name}.md").write_text("\n".join(lines))
     return results
@@ -376,22 +387,13 @@ def step_rate_main(args, out, start):
     wait_cfg = _step_costs.WAIT_SMOKE if args.smoke else _step_costs.WAIT
     wait = _step_costs.user_wait(wait_cfg, make_data)
     results = dict(config=cfg, ops_per_step=ops, step_rate=step_rate, fused=fused, wait=wait)
-    seconds = time.perf_counter() - start
-    name = "speed_step_smoke" if args.smoke else "speed_step"
-    (out / f"{name}.json").write_text(json.dumps(results, indent=2))
-    lines = [
-        "# The training step: torch ops and FLOP rate",
-        "",
-        f"- command: `python benchmarks/speed.py --step-rate{' --smoke' if args.smoke else ''}`",
-        *header(cfg, seconds)[1:],
-        "",
+    intro = ["# The training step: torch ops, FLOP rate, fused Adam, fit times", ""]
+    return _write_part(args, out, start, "step_rate", results, intro, [
         *_step_costs.report_lines(ops=ops),
         *_step_costs.step_rate_lines(step_rate, cfg),
         *_step_costs.fused_lines(fused, fused_cfg),
         *_step_costs.wait_lines(wait, wait_cfg),
-    ]
-    (out / f"{name}.md").write_text("\n".join(lines))
-    return results
+    ])
 
 
 def report(cfg, r, seconds):

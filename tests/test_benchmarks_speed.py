@@ -24,7 +24,7 @@ def test_step_rate_mode_smoke(tmp_path):
     results = main(["--step-rate", "--smoke", "--out", str(tmp_path)])
     assert results["step_rate"]["rows"][0]["numeric_embedding"] == "piecewise_linear"
     assert results["fused"]["ratio"] > 0 and results["wait"][0]["epochs"] >= 1
-    text = (tmp_path / "speed_step_smoke.md").read_text()
+    text = (tmp_path / "speed_step_rate_smoke.md").read_text()
     assert "(k) The training step" in text and "(m) What a user waits for" in text
 
 
