@@ -244,6 +244,9 @@ CANDIDATES = {
     # Issue 19: fewer, larger steps on large tables, with the learning rate raised by the
     # square root of the batch's growth (Adam's usual scaling).
     "batch_1024_lr_2e-3": {"batch_size": 1024, "lr": 2e-3},
+    # The defaults before issue 19 on tables of 4,096-16,383 training rows... and above:
+    # 256-row batches, Adam's per-tensor loop (the embedding rule changed only under 1,000).
+    "before_issue_19": {"batch_size": 256, "optimizer__foreach": False},
 }
 
 

@@ -4,7 +4,8 @@ validation split are built, and how a batch's loss is computed.
 ``NetHooksMixin`` comes before ``NeuralNet`` in ``MMoERegressorClassifier``'s bases. The hooks
 read the estimator's parameters, its fitted encoders (``_feature_encoder``,
 ``_target_encoder``), ``_resolved_task_weights()`` and the per-call training state
-(``_stops_early``, ``_eval_dataset``) that ``fit`` and ``partial_fit`` set.
+(``_stops_early``, ``_eval_dataset``, ``_training_rows``) that ``fit`` and ``partial_fit``
+set.
 """
 
 import math
@@ -19,7 +20,7 @@ from ._embeddings import FeatureEmbedding
 from ._loss import MultiTaskLoss
 from ._network import MMoENetwork
 from ._params import layer_sizes
-from ._training import fused_by_default, resolve_batch_size
+from ._training import auto_lr_scale, fused_by_default, resolve_batch_size
 from ._training_log import TrainingLog
 from .diagnostics import GateUtilization
 from .exceptions import NonFiniteLossError
@@ -114,8 +115,14 @@ class NetHooksMixin:
 
     def get_params_for_optimizer(self, prefix, named_parameters):
         args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
-        if prefix == "optimizer" and fused_by_default(self.optimizer, kwargs, self.device):
+        if prefix != "optimizer":
+            return args, kwargs
+        if fused_by_default(self.optimizer, kwargs, self.device):
             kwargs["fused"] = True
+        rows = getattr(self, "_training_rows", None)
+        if rows is not None:
+            # Large tables train on larger "auto" batches at a proportionally raised rate.
+            kwargs["lr"] = kwargs["lr"] * auto_lr_scale(self.batch_size, rows)
         return args, kwargs
 
     def initialize_optimizer(self, *args, **kwargs):
@@ -158,7 +165,10 @@ class NetHooksMixin:
         if kwargs["batch_size"] == "auto" and not training:
             # Prediction results do not depend on the batch size; larger is faster.
             kwargs["batch_size"] = 1024
-        kwargs["batch_size"] = resolve_batch_size(kwargs["batch_size"], len(dataset))
+        # Training batches follow the rows given to this training call (before any
+        # hold-out), the same count that sets the learning rate's scale.
+        rows = getattr(self, "_training_rows", None) if training else None
+        kwargs["batch_size"] = resolve_batch_size(kwargs["batch_size"], rows or len(dataset))
         return getattr(self, prefix)(dataset, **kwargs)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):

@@ -14,7 +14,7 @@ def test_speed_benchmark_smoke(tmp_path):
     text = (tmp_path / "speed_smoke.md").read_text()
     assert "(a) `fit` vs hand-written PyTorch loop" in text and "(g) Efficiency" in text
     assert "(k) The training step against the hardware" in text
-    default, largest = results["step_rate"]["rows"]
+    default, *_, largest = results["step_rate"]["rows"]
     assert default["batch"] < largest["batch"]
     assert largest["mflop_per_step"] > default["mflop_per_step"] > 0
     assert 0 < default["fraction_of_mm"]
@@ -48,7 +48,9 @@ def test_fit_adds_few_torch_ops_per_step_to_a_hand_loop():
     from benchmarks.speed import _step_costs, estimator, hand_written_fit, make_data
 
     ops = _step_costs.ops_per_step(make_data, estimator, hand_written_fit, rows=1024, batch=256)
-    assert ops["ratio"] < 1.15, ops
+    # Fused Adam (our default; the hand loop runs Adam's per-tensor loop) saves ~90 ops a
+    # step: 202 against the hand loop's 252 when measured (issue 19).
+    assert ops["ratio"] < 0.9, ops
 
 
 def test_demo_seeds_smoke(tmp_path):

@@ -21,9 +21,27 @@ from sk_mmoe.tasks import Binary, Regression
 def test_auto_batch_size_gives_small_data_enough_steps():
     assert resolve_batch_size("auto", 150) == 16
     assert resolve_batch_size("auto", 2_000) == 64
-    assert resolve_batch_size("auto", 1_000_000) == 256
+    assert resolve_batch_size("auto", 10_000) == 256
+    # Large tables: fewer, larger steps (issue 19), at a proportionally raised rate.
+    assert resolve_batch_size("auto", 16_384) == 512
+    assert resolve_batch_size("auto", 1_000_000) == 1024
     assert resolve_batch_size(-1, 37) == 37
     assert resolve_batch_size(100, 37) == 100
+
+
+def test_large_auto_batches_raise_the_learning_rate_and_chosen_ones_do_not():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(16_384, 3)).astype(np.float32)
+    y = X[:, 0]
+    params = dict(expert_layer_sizes=(4,), n_experts=2, max_epochs=1, early_stopping=False, lr=1e-3)
+    model = MMoERegressorClassifier(**params).fit(X, y)
+    assert model.history_[-1, "train_batch_count"] == 16_384 // 512
+    assert model.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-3 * 2**0.5)
+    assert model.optimizer_.param_groups[0]["fused"]
+    chosen = MMoERegressorClassifier(**params, batch_size=512).fit(X, y)
+    assert chosen.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-3)
+    small = MMoERegressorClassifier(**params).fit(X[:5_000], y[:5_000])
+    assert small.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-3)
 
 
 def test_auto_early_stopping_switches_on_with_rows_or_a_validation_set():
@@ -75,7 +93,8 @@ def test_early_stopping_by_default_on_larger_data_restores_the_best_epoch(small_
     history = model.history_
     assert "valid_loss" in history[-1]
     n_train = len(X) - len(X) // 10  # 10% held out
-    assert history[-1, "train_batch_count"] == -(-n_train // resolve_batch_size("auto", n_train))
+    # The batch size follows the rows given to fit, before the hold-out.
+    assert history[-1, "train_batch_count"] == -(-n_train // resolve_batch_size("auto", len(X)))
     best = int(np.argmin(history[:, "valid_loss"]))
     assert len(history) < 60
     assert history[best, "valid_loss_best"]
