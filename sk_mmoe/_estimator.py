@@ -43,6 +43,7 @@ from ._params import (
     remember_build,
     task_weight_values,
 )
+from ._routing import PartialFitRequestMixin
 from ._training import (
     seeded_torch,
     training_seed,
@@ -53,7 +54,7 @@ from ._tasks import TASK_KINDS
 from .metrics import task_scores
 
 
-class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
+class MMoERegressorClassifier(PartialFitRequestMixin, HTMLReprMixin, NetHooksMixin, NeuralNet):
     """Multi-gate Mixture-of-Experts for several regression and classification targets.
 
     Several expert networks share the input; each task mixes the experts' outputs with

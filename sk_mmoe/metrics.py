@@ -9,6 +9,7 @@ from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from ._routing import ScoreRequestMixin
 from ._warnings import warn
 
 
@@ -257,7 +258,7 @@ def make_task_scorer(task, metric=None):
     return _TaskScorer(task, metric)
 
 
-class _TaskScorer:
+class _TaskScorer(ScoreRequestMixin):
     def __init__(self, task, metric):
         self.task = task
         self.metric = metric
