@@ -27,6 +27,7 @@ from ._api_checks import (
 )
 from ._data import BatchSlicer, TensorBatchDataset
 from ._embeddings import NUMERIC_EMBEDDINGS
+from ._frames import PredictOutputMixin
 from ._fit_data import eval_set_dataset, training_dataset
 from ._html_repr import HTMLReprMixin
 from ._gates import GATE_DROPOUT_MODES
@@ -54,7 +55,9 @@ from ._tasks import TASK_KINDS
 from .metrics import task_scores
 
 
-class MMoERegressorClassifier(PartialFitRequestMixin, HTMLReprMixin, NetHooksMixin, NeuralNet):
+class MMoERegressorClassifier(
+    PartialFitRequestMixin, PredictOutputMixin, HTMLReprMixin, NetHooksMixin, NeuralNet
+):
     """Multi-gate Mixture-of-Experts for several regression and classification targets.
 
     Several expert networks share the input; each task mixes the experts' outputs with
@@ -555,10 +558,13 @@ class MMoERegressorClassifier(PartialFitRequestMixin, HTMLReprMixin, NetHooksMix
             Shaped like ``y`` at fit: a DataFrame with ``y``'s columns (and ``X``'s index
             when ``X`` is a DataFrame), a Series, a 2-D array ``(n_samples, n_tasks)``, or
             a 1-D array. Regression values and class labels are in the original space.
+            After ``set_output(transform="pandas")`` always a pandas DataFrame, after
+            ``set_output(transform="polars")`` a polars DataFrame, one column per task.
         """
         columns, _ = self._predict_tasks(X)
         index = X.index if isinstance(X, pd.DataFrame) else None
-        return self._target_encoder.assemble(columns, index=index)
+        y_pred = self._target_encoder.assemble(columns, index=index)
+        return self._predict_container(y_pred, columns, index)
 
     @available_unless(no_classification_task)
     def predict_proba(self, X):

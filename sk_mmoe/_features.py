@@ -21,6 +21,7 @@ from sklearn.utils.validation import validate_data
 
 from ._data import SparseRows
 from ._embeddings import quantile_bin_edges, resolve_numeric_embedding
+from ._frames import as_pandas
 from ._state import StateError, decode_value, encode_value
 
 UNKNOWN_CODE = 0
@@ -207,6 +208,7 @@ class FeatureEncoder:
         return [len(levels) + FIRST_LEVEL_CODE for levels in self.categories_]
 
     def _encode(self, estimator, X, *, reset):
+        X = as_pandas(X, "X")
         if isinstance(X, pd.DataFrame):
             return self._encode_frame(estimator, X, reset=reset)
         X = validate_data(
