@@ -233,12 +233,17 @@ class MMoERegressorClassifier(
 
     ``set_params`` on a fitted model: ``fit`` (without ``warm_start``) builds a new
     network with every parameter. ``partial_fit`` and ``fit`` with ``warm_start=True``
-    continue the built network: training parameters (``lr``, ``max_epochs``,
-    ``batch_size``, ``optimizer__*``, ``early_stopping``, ``random_state``, ...) apply,
-    ``optimizer`` and ``n_iter_no_change`` rebuild the optimizer or the callbacks, and a
-    change to a parameter that shapes the network or its loss (``tasks``, ``n_experts``,
-    the layer sizes, ``gate_dropout``, ``architecture``, ``task_weights``,
-    ``numeric_embedding``, ``device``) raises a ValueError telling to call ``fit``.
+    continue the built network, and apply every training-time setting: ``lr``,
+    ``max_epochs``, ``batch_size``, ``optimizer__*``, ``early_stopping``,
+    ``validation_fraction``, ``random_state``, ``verbose``, ``callbacks__*``; ``optimizer``
+    and ``n_iter_no_change`` by rebuilding the optimizer or the callbacks; and
+    ``gate_dropout``, ``gate_dropout_mode``, ``gate_temperature``, ``gate_balance`` and
+    ``task_weights`` given as numbers, set on the built network and loss. A change that
+    would alter the network's shape or input encoding (``n_experts``, the layer sizes,
+    ``architecture``, ``n_task_experts``, ``n_levels``, ``numeric_embedding``), the kind
+    of a task (``tasks``), the loss's trained parameters (``task_weights`` to or from
+    ``"uncertainty"``) or the device (``device``) raises a ValueError naming the parameter
+    and telling to call ``fit``.
 
     Examples
     --------
@@ -503,11 +508,13 @@ class MMoERegressorClassifier(
 
         The first call fixes the tasks and their classes; later calls must use the same
         columns and known labels. Parameters changed with ``set_params`` in between
-        apply when they concern training (``lr``, ``max_epochs``, ``optimizer__*``, ...);
-        one that shapes the network or its loss (``n_experts``, ``gate_dropout``,
-        ``task_weights``, ...) raises a ValueError telling to call ``fit`` (see Notes
-        of the class). Rows are never held out here: ``early_stopping="auto"`` means
-        off, and only ``early_stopping=True`` stops on a validation share.
+        apply when they concern training (``lr``, ``max_epochs``, ``optimizer__*``,
+        ``gate_dropout``, ``gate_temperature``, ``gate_balance``, ``task_weights`` as
+        numbers, ...); one that would change the network's shape or a task's kind
+        (``n_experts``, ``tasks``, ...) raises a ValueError naming it and telling to call
+        ``fit`` (see Notes of the class for the two lists). Rows are never held out
+        here: ``early_stopping="auto"`` means off, and only ``early_stopping=True``
+        stops on a validation share.
 
         Parameters
         ----------

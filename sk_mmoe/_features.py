@@ -241,6 +241,11 @@ class FeatureEncoder:
         # Feature names and counts are checked here; the columns are converted below,
         # one at a time into one preallocated array, so X is copied once.
         validate_data(estimator, X, reset=reset, skip_check_array=True)
+        if X.shape[1] == 0:
+            raise ValueError(
+                f"X has 0 columns (shape={X.shape}) while a minimum of 1 feature is "
+                "required."
+            )
         if X.shape[0] == 0:
             raise ValueError(
                 f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is "

@@ -162,6 +162,19 @@ class NetHooksMixin:
         kwargs["batch_size"] = resolve_batch_size(kwargs["batch_size"], len(dataset))
         return getattr(self, prefix)(dataset, **kwargs)
 
+    def train_step(self, batch, **fit_params):
+        try:
+            return super().train_step(batch, **fit_params)
+        except RuntimeError as exc:
+            # A learning rate near float32's limit overflows inside the optimizer's
+            # update (Adam's lr / (1 - beta1) at lr=1e38) before any loss is non-finite.
+            if "overflow" not in str(exc):
+                raise
+            raise NonFiniteLossError(
+                f"The optimizer step overflowed in epoch {len(self.history)} with "
+                f"lr={self.lr!r} ({exc}). Lower lr."
+            ) from exc
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         targets, sample_weight = y_true
         targets = targets.to(y_pred.device)
