@@ -45,6 +45,7 @@ from ._params import (
     task_weight_values,
 )
 from ._routing import PartialFitRequestMixin
+from ._schedules import ScheduleStateMixin
 from ._training import (
     seeded_torch,
     training_seed,
@@ -56,7 +57,12 @@ from .metrics import task_scores
 
 
 class MMoERegressorClassifier(
-    PartialFitRequestMixin, PredictOutputMixin, HTMLReprMixin, NetHooksMixin, NeuralNet
+    PartialFitRequestMixin,
+    PredictOutputMixin,
+    ScheduleStateMixin,
+    HTMLReprMixin,
+    NetHooksMixin,
+    NeuralNet,
 ):
     """Multi-gate Mixture-of-Experts for several regression and classification targets.
 
