@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._api_checks import (
     available_unless,
     check_constructor_kwargs,
+    check_set_params_names,
     check_device,
     no_classification_task,
 )
@@ -386,6 +387,7 @@ class MMoERegressorClassifier(
         return sorted(self._own_param_names() + routed)
 
     def set_params(self, **params):
+        check_set_params_names(self, params)
         # skorch reads "optimizer" as a prefix and fails on an initialized net; here it is
         # a plain parameter, used when the optimizer is next built (see _params).
         if "optimizer" in params:

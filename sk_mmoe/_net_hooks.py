@@ -11,7 +11,6 @@ import math
 
 import numpy as np
 import torch
-from skorch.callbacks import EarlyStopping
 from sklearn.exceptions import NotFittedError
 
 from ._embeddings import FeatureEmbedding
@@ -19,7 +18,7 @@ from ._loss import MultiTaskLoss
 from ._network import MMoENetwork
 from ._params import layer_sizes
 from ._training import resolve_batch_size, stratification_labels, validation_split
-from ._training_log import TrainingLog
+from ._training_log import LoggedEarlyStopping, TrainingLog
 from .diagnostics import GateUtilization
 from .exceptions import NonFiniteLossError
 
@@ -48,7 +47,7 @@ class NetHooksMixin:
         # the end of training happens after the last epoch's gates were recorded.
         callbacks.insert(len(callbacks) - 1, ("gate_utilization", GateUtilization()))
         if getattr(self, "_stops_early", False):
-            stopper = EarlyStopping(
+            stopper = LoggedEarlyStopping(
                 monitor="valid_loss", patience=self.n_iter_no_change, load_best=True
             )
             # Before print_log, so that the epoch's line is printed after the decision.

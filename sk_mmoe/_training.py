@@ -105,22 +105,32 @@ def validation_split(n_samples, validation_fraction, strata, seed):
 def warn_if_not_converged(history, max_epochs, n_iter_no_change, early_stopping):
     """Raise ``ConvergenceWarning`` when training ended at ``max_epochs`` still improving.
 
-    With early stopping: the best validation loss came in the last ``n_iter_no_change``
-    epochs of a run that used all ``max_epochs``. Without: the training loss of the last
-    ``n_iter_no_change`` epochs beat the best before them by more than 0.1%.
+    The loss watched is the validation loss with early stopping, else the training loss.
+    It was still improving when its best over the last ``n_iter_no_change`` epochs (all
+    but the first, when ``max_epochs`` is not larger) beat the best before them by more
+    than 0.1%; a single epoch always warns, as nothing tells that it was enough.
     """
     n_epochs = len(history)
-    if n_epochs < max_epochs or n_epochs <= n_iter_no_change:
+    if n_epochs < max_epochs:
         return
     key = "valid_loss" if early_stopping else "train_loss"
+    what = "validation" if early_stopping else "training"
+    window = min(n_iter_no_change, n_epochs - 1)
+    if window == 0:
+        warn(
+            f"Training stopped at max_epochs={max_epochs} after a single epoch, so nothing "
+            f"shows whether the {what} loss had stopped improving. Increase max_epochs to "
+            "let it converge.",
+            ConvergenceWarning,
+        )
+        return
     losses = np.asarray([epoch.get(key, np.nan) for epoch in history], dtype=float)
-    recent, before = np.nanmin(losses[-n_iter_no_change:]), np.nanmin(losses[:-n_iter_no_change])
+    recent, before = np.nanmin(losses[-window:]), np.nanmin(losses[:-window])
     if not recent < before - CONVERGENCE_TOL * abs(before):
         return
-    what = "validation" if early_stopping else "training"
     warn(
         f"Training stopped at max_epochs={max_epochs} while the {what} loss was still "
-        f"improving ({before:.4g} -> {recent:.4g} over the last {n_iter_no_change} "
-        "epochs). Increase max_epochs (or lr) to let it converge.",
+        f"improving ({before:.4g} -> {recent:.4g} over the last {window} epochs). "
+        "Increase max_epochs (or lr) to let it converge.",
         ConvergenceWarning,
     )
