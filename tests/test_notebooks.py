@@ -23,6 +23,8 @@ from jupyter_client import KernelManager
 from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 
+from census_data import SKIP_REASON, census_data_home
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = [
@@ -37,11 +39,6 @@ CENSUS_FILES = [
     f"census-income.{part}{suffix}" for part in ("data", "test") for suffix in (".gz", "")
 ]
 CELL_TIMEOUT_S = 240
-
-
-def _census_data_home(environ):
-    """The folder the census notebook reads: $SK_MMOE_DATA, else shared/data beside the repo."""
-    return Path(environ.get("SK_MMOE_DATA", REPO.parent / "shared" / "data"))
 
 
 def _kernel_manager():
@@ -119,9 +116,9 @@ def test_every_notebook_is_tested():
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_in_fast_mode(name, monkeypatch):
     if name in NEEDS_CENSUS:
-        data_home = _census_data_home(os.environ)
+        data_home = census_data_home(os.environ)
         if not any((data_home / f).exists() for f in CENSUS_FILES):
-            pytest.skip(f"no census-income file in {data_home} (set SK_MMOE_DATA to its folder)")
+            pytest.skip(SKIP_REASON)
         # The notebook reads the library's default folder, which this variable sets.
         monkeypatch.setenv("SK_MMOE_DATA", str(data_home))
     monkeypatch.setenv("SK_MMOE_FAST", "1")
