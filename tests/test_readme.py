@@ -7,6 +7,7 @@ preceded by ``<!-- readme-test: skip (reason) -->`` is only compiled (the reason
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 README = Path(__file__).parents[1] / "README.md"
@@ -45,6 +46,11 @@ def test_readme_python_blocks_run_in_order(tmp_path, monkeypatch):
     for search in searches:
         valid = search.estimator.get_params()
         assert set(search.param_grid) <= set(valid), set(search.param_grid) - set(valid)
+    # The cluster example ran for real, every fit on the LocalCluster's workers.
+    fitted = namespace["cluster_search"]
+    assert len(fitted.cv_results_["params"]) == 4
+    assert np.isfinite(fitted.cv_results_["mean_test_score"]).all()
+    assert namespace["client"].status == "closed"
 
 
 def test_skipped_blocks_give_a_reason():
