@@ -8,7 +8,7 @@ The docstrings (``help(MMoERegressorClassifier)``) and the README are the docume
 # The fitted attributes our docstring documents; skorch's internals (callbacks_,
 # criterion_, optimizer_, prefixes_, ...) are left out of the display.
 DISPLAYED_ATTRIBUTES = (
-    "task_names_", "task_types_", "classes_", "n_features_in_", "feature_names_in_",
+    "tasks_", "task_names_", "task_types_", "classes_", "n_features_in_", "feature_names_in_",
     "n_iter_", "history_", "module_",
 )
 

@@ -64,6 +64,14 @@ def encode_value(value, where="value"):
         return {"device": str(value)}
     if isinstance(value, type) and getattr(torch.optim, value.__name__, None) is value:
         return {"torch_optimizer": value.__name__}
+    from .metrics import TaskScorer
+    from .tasks import Task  # tasks stores its own state with this codec
+
+    if isinstance(value, Task):
+        params = {key: encode_value(v, where) for key, v in value._params().items()}
+        return {"task": value.kind, "params": params}
+    if isinstance(value, TaskScorer):
+        return {"task_scorer": [encode_value(value.task, where), value.metric]}
     if isinstance(value, type) and _scheduler_class(value.__name__) is value:
         return {"lr_scheduler": value.__name__}
     if SAVEABLE_CALLBACKS.get(type(value).__name__) is type(value):
@@ -120,6 +128,18 @@ def decode_value(data, where="value"):
         if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
             raise StateError(f"{where}: {name!r} is not an optimizer in torch.optim.")
         return optimizer
+    if set(data) == {"task", "params"}:
+        return _decode_task(data, where)
+    if set(data) == {"task_scorer"}:
+        from .metrics import make_task_scorer
+
+        pair = _expect(data["task_scorer"], list, where)
+        if len(pair) != 2 or not (pair[1] is None or isinstance(pair[1], str)):
+            raise StateError(f"{where}: malformed stored task scorer {pair!r}.")
+        try:
+            return make_task_scorer(decode_value(pair[0], where), pair[1])
+        except ValueError as exc:
+            raise StateError(f"{where}: {exc}") from None
     if set(data) == {"lr_scheduler"}:
         policy = _scheduler_class(_expect(data["lr_scheduler"], str, where))
         if policy is None:
@@ -135,6 +155,21 @@ def decode_value(data, where="value"):
         except TypeError as exc:
             raise StateError(f"{where}: malformed {callback.__name__} parameters: {exc}") from None
     raise StateError(f"{where}: unexpected stored value {data!r}.")
+
+
+def _decode_task(data, where):
+    from .tasks import TASK_KINDS
+
+    kind, params = data["task"], _expect(data["params"], dict, where)
+    if kind not in TASK_KINDS:
+        raise StateError(f"{where}: unknown task kind {kind!r}.")
+    params = {key: decode_value(value, where) for key, value in params.items()}
+    try:
+        task = TASK_KINDS[kind](**params)
+        task._check_params()
+    except (TypeError, ValueError) as exc:
+        raise StateError(f"{where}: invalid {kind} task parameters {params} ({exc}).") from None
+    return task
 
 
 def _expect(value, kind, where):

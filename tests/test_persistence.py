@@ -149,10 +149,12 @@ def edit_json(edit):
     [
         (lambda d: d.update(format_version=99), "format version 99"),
         (lambda d: d.update(format="something else"), "no 'sk-mmoe model' marker"),
-        (lambda d: d["components"]["_target_encoder"]["specs"][0].update(scale=-1.0),
-         "task 'amount' has an invalid stored spec"),
-        (lambda d: d["components"]["_target_encoder"]["specs"][1].update(classes="os.system"),
-         "task 'churn' has an invalid stored spec"),
+        (lambda d: d["components"]["_target_encoder"]["task_states"][0]["fitted"].update(scale=-1.0),
+         "task 'amount' has an invalid stored state"),
+        (lambda d: d["components"]["_target_encoder"]["task_states"][1]["fitted"].update(classes="os.system"),
+         "task 'churn' has an invalid stored state"),
+        (lambda d: d["components"]["_target_encoder"]["task_states"][1].update(task={"task": "os.system", "params": {}}),
+         "unknown task kind 'os.system'"),
         (lambda d: d["params"].update(optimizer={"torch_optimizer": "__loader__"}),
          "'__loader__' is not an optimizer in torch.optim"),
         (lambda d: d["params"].update(n_expert=4), "n_expert"),
@@ -233,3 +235,21 @@ def test_skorch_params_files_point_to_the_supported_way(saved, tmp_path, method)
 def test_initialize_before_fit_says_to_fit():
     with pytest.raises(NotFittedError, match=r"call fit\(X, y\)"):
         MMoERegressorClassifier().initialize()
+
+
+def test_task_scoring_and_class_weights_are_saved(tmp_path):
+    from sk_mmoe import make_task_scorer
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(150, 3))
+    y = pd.DataFrame({"churn": X[:, 0] > 0.5, "spend": X[:, 1]})
+    model = MMoERegressorClassifier(
+        n_experts=2, max_epochs=2, random_state=0, early_stopping=True,
+        scoring=make_task_scorer("churn", "roc_auc"), class_weight={"churn": {True: 2.0}},
+    ).fit(X, y)
+    save_model(model, tmp_path / "m.skmmoe")
+    restored = load_model(tmp_path / "m.skmmoe")
+    assert repr(restored.scoring) == "make_task_scorer('churn', 'roc_auc')"
+    assert restored.class_weight == {"churn": {True: 2.0}}
+    restored.partial_fit(X, y)  # continues with the same stopping rule and weights
+    assert "valid_score" in restored.history_[-1]

@@ -102,3 +102,20 @@ def test_without_routing_weights_still_reach_fit(data):
     search.fit(X, y, sample_weight=weight)
     direct = MMoERegressorClassifier(**PARAMS).fit(X, y, sample_weight=weight)
     pd.testing.assert_frame_equal(search.best_estimator_.predict(X), direct.predict(X))
+
+
+def test_per_task_weights_are_routed_row_by_row(routing, data):
+    # A weight per row and task, (n_samples, n_tasks): cross_validate splits its rows
+    # with X's, so each fold's fit gets the rows of its training part.
+    X, y, weight = data
+    per_task = np.column_stack([weight, weight[::-1]])
+    model = MMoERegressorClassifier(**PARAMS).set_fit_request(sample_weight=True)
+    model.set_score_request(sample_weight=False)  # score takes one weight per row
+    result = cross_validate(model, X, y, params={"sample_weight": per_task}, cv=KFold(2),
+                            return_estimator=True)
+    for (train, _), fitted in zip(KFold(2).split(X), result["estimator"]):
+        direct = MMoERegressorClassifier(**PARAMS).fit(X[train], y.iloc[train],
+                                                      sample_weight=per_task[train])
+        pd.testing.assert_frame_equal(fitted.predict(X), direct.predict(X))
+    plain = MMoERegressorClassifier(**PARAMS).fit(X[train], y.iloc[train], sample_weight=weight[train])
+    assert not np.allclose(plain.predict(X)["value"], direct.predict(X)["value"], rtol=1e-3)
