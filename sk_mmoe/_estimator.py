@@ -154,7 +154,8 @@ class MMoERegressorClassifier(
         ``"auto"``: ``"piecewise_linear"`` for dense ``X`` with at most 100 numeric
         columns, None for wider or sparse ``X``, where 16 numbers per column would cost
         more than it gains. The choice was made on validation rows of a panel of real
-        tables (``benchmarks/results/quality_selection.md``).
+        tables (census-income, penguins, Wage, diamonds), where the piecewise-linear
+        embedding beat no embedding on 8 of 11 tasks.
     max_epochs : int, default=200
         Most passes over the training data; early stopping usually ends training sooner.
     batch_size : int, "auto" or -1, default="auto"
