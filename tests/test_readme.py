@@ -46,6 +46,10 @@ def test_readme_python_blocks_run_in_order(tmp_path, monkeypatch):
     for search in searches:
         valid = search.estimator.get_params()
         assert set(search.param_grid) <= set(valid), set(search.param_grid) - set(valid)
+    # The saved schedule continued after loading: ten epochs of one cosine.
+    epochs = np.arange(10)
+    np.testing.assert_allclose(namespace["resumed"].history_[:, "event_lr"],
+                               1e-3 * (1 + np.cos(np.pi * epochs / 10)) / 2, rtol=1e-9)
     # The cluster example ran for real, every fit on the LocalCluster's workers.
     fitted = namespace["cluster_search"]
     assert len(fitted.cv_results_["params"]) == 4
