@@ -125,17 +125,24 @@ def encoding_graph(columns, n_features, network_model):
     return helper.make_model(graph, opset_imports=_opsets(network_model), ir_version=network_model.ir_version)
 
 
-def _label_tensor(name, classes):
-    """The classes as an ONNX constant tensor of their own type, or a ValueError."""
-    onnx = _onnx()
+def label_array(classes):
+    """The classes as an array of a type ONNX tensors have (``str`` objects, bool, int64,
+    float64), or None when they have none (e.g. bytes)."""
     values = np.asarray(classes)
-    if values.dtype.kind in "OU" and all(isinstance(v, str) for v in values.tolist()):
+    if values.dtype.kind in "OU":
+        strings = values.tolist()
+        return np.array(strings, dtype=object) if all(isinstance(v, str) for v in strings) else None
+    types = {"b": np.bool_, "i": np.int64, "u": np.int64, "f": np.float64}
+    return values.astype(types[values.dtype.kind]) if values.dtype.kind in types else None
+
+
+def _label_tensor(name, classes):
+    onnx = _onnx()
+    values = label_array(classes)
+    if values.dtype == object:
         return onnx.helper.make_tensor(name, onnx.TensorProto.STRING, [len(values)],
-                                       [v.encode() for v in values.tolist()])
-    kinds = {"b": np.bool_, "i": np.int64, "u": np.int64, "f": np.float64}
-    if values.dtype.kind not in kinds:
-        raise TypeError(values.dtype)
-    return onnx.numpy_helper.from_array(values.astype(kinds[values.dtype.kind]), name)
+                                       [v.encode() for v in values])
+    return onnx.numpy_helper.from_array(values, name)
 
 
 def labels_graph(outputs, network_model):

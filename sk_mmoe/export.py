@@ -34,6 +34,7 @@ kind and levels, ``missing_category``, and each task's kind, output names and cl
 A prediction equals ``predict`` up to float32 rounding (about 1e-6 relative).
 """
 
+import copy
 import json
 from typing import NamedTuple
 
@@ -259,42 +260,39 @@ def export_onnx(model, path, *, missing_category=""):
     """
     _check_model(model, "export_onnx")
     onnx = _import_onnx()
-    import copy
-
     from . import _onnx_graph as graph
 
     columns = input_columns(model, missing_category)
     tasks = task_links(model)
     output_names = _output_names(tasks, columns)
-    network = copy.deepcopy(model.module_).to("cpu").eval()
-    network_outputs = [f"sk_mmoe/out{i}" for i in range(sum(len(n) for n in output_names))]
+    for task in tasks:
+        if task.is_classifier and graph.label_array(task.classes_) is None:
+            classes = np.asarray(task.classes_)
+            raise ValueError(
+                f"Task {task.name_!r} has class labels of dtype {classes.dtype} (e.g. "
+                f"{_label_value(classes[0])!r}), which have no ONNX tensor type; ONNX outputs "
+                "str, int, float or bool labels. Convert the labels (e.g. astype(str)) and "
+                "fit again."
+            )
+    encoder = model._feature_encoder
+    n_encoded = len(encoder.numeric_columns_) + len(encoder.categorical_columns_)
+    # The network's outputs, in ServingModule's order, and where each one goes.
+    routes = [
+        (name, task.classes_ if task.is_classifier and k == 0 else None)
+        for task, names in zip(tasks, output_names)
+        for k, name in enumerate(names)
+    ]
+    network_outputs = [f"sk_mmoe/out{i}" for i in range(len(routes))]
+    serving = graph.ServingModule(copy.deepcopy(model.module_).to("cpu").eval(), tasks)
     with torch.no_grad():
-        network_model = graph.export_network(
-            graph.ServingModule(network, tasks), len(model._feature_encoder.numeric_columns_)
-            + len(model._feature_encoder.categorical_columns_), network_outputs,
-        )
-    outputs, i = [], 0
-    for task, names in zip(tasks, output_names):
-        classes = task.classes_ if task.is_classifier else None
-        if classes is not None:
-            try:
-                graph._label_tensor("check", classes)
-            except TypeError:
-                raise ValueError(
-                    f"Task {task.name_!r} has class labels of dtype {np.asarray(classes).dtype} "
-                    f"(e.g. {_label_value(classes[0])!r}), which have no ONNX tensor type; "
-                    "ONNX outputs str, int, float or bool labels. Convert the labels (e.g. "
-                    "astype(str)) and fit again."
-                ) from None
-        outputs.append((network_outputs[i], names[0], classes))
-        if task.is_classifier:
-            outputs.append((network_outputs[i + 1], names[1], None))
-        i += len(names)
-    n_encoded = len(model._feature_encoder.numeric_columns_) + len(model._feature_encoder.categorical_columns_)
+        network_model = graph.export_network(serving, n_encoded, network_outputs)
     whole = graph.join(
         graph.encoding_graph(columns, n_encoded, network_model),
         network_model,
-        graph.labels_graph(outputs, network_model),
+        graph.labels_graph(
+            [(out, name, classes) for out, (name, classes) in zip(network_outputs, routes)],
+            network_model,
+        ),
     )
     whole.producer_name = "sk-mmoe"
     onnx.helper.set_model_props(
