@@ -51,11 +51,13 @@ __all__ = ["export_onnx", "onnx_inputs"]
 _RESERVED_PREFIX = "sk_mmoe/"
 
 
-class InputColumn(NamedTuple):
-    """One per-column graph input: ``levels`` (the strings of its levels) is None for a
-    numeric column; ``index`` is its place in the encoded tensor."""
+class _InputColumn(NamedTuple):
+    """One per-column graph input: ``position`` is the column's place in ``X``, ``index``
+    its place in the encoded tensor; ``levels`` (the strings of its levels) is None for
+    a numeric column."""
 
     name: str
+    position: int
     index: int
     levels: list = None
     missing: str = ""
@@ -92,7 +94,7 @@ def _level_strings(name, levels, missing_category):
     return strings
 
 
-def input_columns(model, missing_category=""):
+def _input_columns(model, missing_category=""):
     """The per-column inputs of ``model``'s graph in ``X``'s column order, or None when
     the graph takes one matrix ``X``."""
     if not isinstance(missing_category, str):
@@ -103,16 +105,17 @@ def input_columns(model, missing_category=""):
         return None
     if names is None:
         names = [f"x{j}" for j in range(model.n_features_in_)]
-    columns = [InputColumn(str(names[j]), k) for k, j in enumerate(encoder.numeric_columns_)]
+    columns = {
+        j: _InputColumn(str(names[j]), j, k) for k, j in enumerate(encoder.numeric_columns_)
+    }
     offset = len(columns)
     for k, (j, levels) in enumerate(zip(encoder.categorical_columns_, encoder.categories_)):
         strings = _level_strings(str(names[j]), levels, missing_category)
-        columns.append(InputColumn(str(names[j]), offset + k, strings, missing_category))
-    position = {j: c for j, c in zip(encoder.numeric_columns_ + encoder.categorical_columns_, columns)}
-    return [position[j] for j in sorted(position)]
+        columns[j] = _InputColumn(str(names[j]), j, offset + k, strings, missing_category)
+    return [columns[j] for j in sorted(columns)]
 
 
-def task_links(model):
+def _task_links(model):
     """Each task's link from raw network outputs to predictions and probabilities.
 
     The per-task output step of the graph: an object per task with ``name_``, ``kind``,
@@ -262,8 +265,8 @@ def export_onnx(model, path, *, missing_category=""):
     onnx = _import_onnx()
     from . import _onnx_graph as graph
 
-    columns = input_columns(model, missing_category)
-    tasks = task_links(model)
+    columns = _input_columns(model, missing_category)
+    tasks = _task_links(model)
     output_names = _output_names(tasks, columns)
     for task in tasks:
         if task.is_classifier and graph.label_array(task.classes_) is None:
@@ -325,7 +328,7 @@ def onnx_inputs(model, X, *, missing_category=""):
     dict of str to ndarray
     """
     _check_model(model, "onnx_inputs")
-    columns = input_columns(model, missing_category)
+    columns = _input_columns(model, missing_category)
     encoded = model._feature_encoder.transform(model, X)
     if isinstance(encoded, SparseRows):
         dense = _scipy_view(encoded).toarray()
@@ -334,17 +337,16 @@ def onnx_inputs(model, X, *, missing_category=""):
     if columns is None:
         return {"X": dense.astype(np.float64)}
     inputs = {}
-    positions = model._feature_encoder.numeric_columns_ + model._feature_encoder.categorical_columns_
-    for column, j in zip(sorted(columns, key=lambda c: c.index), positions):
+    for column in columns:
         values = dense[:, column.index]
         if column.levels is None:
             inputs[column.name] = values.astype(np.float64)
-            continue
-        inputs[column.name] = _category_strings(column, values.astype(np.int64), X, j)
-    return {c.name: inputs[c.name] for c in columns}
+        else:
+            inputs[column.name] = _category_strings(column, values.astype(np.int64), X)
+    return inputs
 
 
-def _category_strings(column, codes, X, position):
+def _category_strings(column, codes, X):
     """The strings of one categorical column: its levels' strings, ``missing`` for a
     missing value, and for an unseen value its ``str`` unless that is taken."""
     table = np.empty(FIRST_LEVEL_CODE + len(column.levels), dtype=object)
@@ -353,7 +355,7 @@ def _category_strings(column, codes, X, position):
     strings = table[codes]
     unseen = np.flatnonzero(codes == UNKNOWN_CODE)
     taken = set(column.levels) | {column.missing}
-    original = X.iloc[:, position].to_numpy(dtype=object) if isinstance(X, pd.DataFrame) else None
+    original = X.iloc[:, column.position].to_numpy(dtype=object) if isinstance(X, pd.DataFrame) else None
     for row in unseen:
         string = str(original[row]) if original is not None else ""
         while string in taken:

@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
 
-from sk_mmoe import MMoERegressorClassifier, export_onnx, onnx_inputs
+from sk_mmoe import MMoERegressorClassifier, export_onnx, load_model, onnx_inputs, save_model
 
 TOLERANCE = dict(rtol=1e-5, atol=1e-5)
 TINY = dict(n_experts=3, expert_layer_sizes=(16,), tower_layer_sizes=(8,), max_epochs=3,
@@ -108,9 +108,11 @@ def test_onnx_equals_predict_with_other_numeric_embeddings(numeric_embedding, tm
 
 def test_inputs_a_serving_client_writes_by_hand(frame_model, tmp_path):
     """One input per column, named after it: double numbers (bool as 0/1, NaN missing),
-    the strings of categorical levels ("" missing, anything else unseen at fit)."""
-    model, test = frame_model
-    export_onnx(model, tmp_path / "model.onnx")
+    the strings of categorical levels ("" missing, anything else unseen at fit). A model
+    read back by load_model exports the same graph."""
+    model, _ = frame_model
+    save_model(model, tmp_path / "model.skmmoe")
+    export_onnx(load_model(tmp_path / "model.skmmoe"), tmp_path / "model.onnx")
     rows = pd.DataFrame({
         "age": [35.0, np.nan, 61.0], "plan": ["pro", None, "enterprise"],
         "visits": [4.0, 0.0, 9.0], "member": [True, False, True],
@@ -169,6 +171,14 @@ def test_array_model_has_one_matrix_input_and_keeps_label_types(tmp_path):
     outputs = _run(tmp_path / "model.onnx", inputs)
     assert outputs["0"].dtype == np.int64
     _assert_matches(model, X[200:], outputs)
+
+
+def test_columns_without_string_names_are_x0_x1():
+    X = pd.DataFrame({0: np.arange(60.0), 1: pd.Categorical(["a", "b", None] * 20)})
+    model = MMoERegressorClassifier(**TINY).fit(X, np.arange(60.0))
+    inputs = onnx_inputs(model, X.iloc[:3])
+    assert list(inputs) == ["x0", "x1"]
+    assert inputs["x1"].tolist() == ["a", "b", ""]
 
 
 def test_sparse_X_enters_dense(tmp_path):
