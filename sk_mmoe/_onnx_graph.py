@@ -38,6 +38,7 @@ class ServingModule(nn.Module):
         super().__init__()
         self.network = network
         self.tasks = list(tasks)
+        self.eval()  # no gate dropout
 
     def forward(self, encoded):
         raw = self.network(encoded)  # (batch, n_tasks, max_outputs)
@@ -61,7 +62,9 @@ def export_network(serving, n_encoded, output_names):
     registration.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            # torch's own tracing code warns of its internal deprecations.
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
             program = torch.onnx.export(
                 serving, (example,), dynamo=True, input_names=[ENCODED],
                 output_names=output_names, dynamic_shapes=({0: batch},), verbose=False,

@@ -286,7 +286,7 @@ def export_onnx(model, path, *, missing_category=""):
         for k, name in enumerate(names)
     ]
     network_outputs = [f"sk_mmoe/out{i}" for i in range(len(routes))]
-    serving = graph.ServingModule(copy.deepcopy(model.module_).to("cpu").eval(), tasks)
+    serving = graph.ServingModule(copy.deepcopy(model.module_).to("cpu"), tasks)
     with torch.no_grad():
         network_model = graph.export_network(serving, n_encoded, network_outputs)
     whole = graph.join(
