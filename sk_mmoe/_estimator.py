@@ -43,14 +43,10 @@ from ._params import (
     remember_build,
     task_weight_values,
 )
-from ._training import (
-    seeded_torch,
-    training_seed,
-    uses_early_stopping,
-    warn_if_not_converged,
-)
-from ._tasks import TASK_KINDS
-from .metrics import task_scores
+from ._early_stopping import scoring_terms, uses_early_stopping, warn_if_not_converged
+from ._training import seeded_torch, training_seed
+from .metrics import TaskScorer, task_scores
+from .tasks import TASK_KINDS, Task
 
 
 class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
@@ -258,7 +254,7 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
     """
 
     _parameter_constraints = {
-        "tasks": [StrOptions({"auto", *TASK_KINDS}), list, tuple, dict],
+        "tasks": [StrOptions({"auto", *TASK_KINDS}), Task, list, tuple, dict],
         "n_experts": [Interval(Integral, 1, None, closed="left")],
         "expert_layer_sizes": LAYER_SIZES,
         "gate_layer_sizes": LAYER_SIZES,
@@ -271,12 +267,14 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
         "gate_temperature": [Interval(Real, 0, None, closed="neither")],
         "gate_balance": [Interval(Real, 0, None, closed="left")],
         "task_weights": [None, list, tuple, np.ndarray, dict, StrOptions({"uncertainty"})],
+        "class_weight": [None, StrOptions({"balanced"}), dict],
         "numeric_embedding": [None, StrOptions({"auto", *NUMERIC_EMBEDDINGS})],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": BATCH_SIZE,
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [callable],
         "early_stopping": ["boolean", StrOptions({"auto"})],
+        "scoring": [StrOptions({"loss"}), TaskScorer, dict],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -301,12 +299,14 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
         gate_temperature=1.0,
         gate_balance=0.0,
         task_weights=None,
+        class_weight=None,
         numeric_embedding="auto",
         max_epochs=200,
         batch_size="auto",
         lr=1e-3,
         optimizer=torch.optim.Adam,
         early_stopping="auto",
+        scoring="loss",
         validation_fraction=0.1,
         n_iter_no_change=10,
         random_state=None,
@@ -348,8 +348,10 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
         self.gate_temperature = gate_temperature
         self.gate_balance = gate_balance
         self.task_weights = task_weights
+        self.class_weight = class_weight
         self.numeric_embedding = numeric_embedding
         self.early_stopping = early_stopping
+        self.scoring = scoring
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
@@ -430,9 +432,27 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
             "shared" if t is None else self.task_names_[t] for t in self.module_.expert_owner
         ]
 
+    def _keep_encoders(self, features, targets):
+        """Keep the fitted encoders and set the task attributes the targets determine."""
+        self._feature_encoder = features
+        self._target_encoder = targets
+        self.tasks_ = list(targets.tasks_)
+        self.task_names_ = targets.names
+        self.task_types_ = [task.kind for task in self.tasks_]
+        self.classes_ = [getattr(task, "classes_", None) for task in self.tasks_]
+
+    def _fitted_training_data(self, X, y, sample_weight):
+        """The first training call's dataset; fits the encoders and checks the parameters
+        that can be checked against the tasks only now, before any training."""
+        dataset, features, targets = training_dataset(self, X, y, sample_weight, reset=True)
+        self._keep_encoders(features, targets)
+        self._resolved_task_weights()
+        scoring_terms(self.scoring, self)
+        return dataset
+
     def _continue_training(self, X, y, sample_weight, caller, eval_set=None):
         prepare_continuation(self, caller)
-        dataset = training_dataset(self, X, y, sample_weight, reset=False)
+        dataset, _, _ = training_dataset(self, X, y, sample_weight, reset=False)
         self._eval_dataset = eval_set_dataset(self, eval_set)
         if caller == "partial_fit":
             stops_early = self.early_stopping is True
@@ -476,10 +496,10 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
             return self._continue_training(
                 X, y, sample_weight, "fit with warm_start=True", eval_set
             )
-        for name in ("n_iter_", "task_types_"):
+        for name in ("n_iter_", "task_types_", "tasks_"):
             self.__dict__.pop(name, None)
         self.initialized_ = False
-        dataset = training_dataset(self, X, y, sample_weight, reset=True)
+        dataset = self._fitted_training_data(X, y, sample_weight)
         self._eval_dataset = eval_set_dataset(self, eval_set)
         self._stops_early = uses_early_stopping(
             self.early_stopping, len(dataset), self._eval_dataset is not None
@@ -490,7 +510,7 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
             # The validation rows are needed only while training; do not keep them alive.
             self._eval_dataset = None
         warn_if_not_converged(
-            self.history, self.max_epochs, self.n_iter_no_change, self._stops_early
+            self.history, self.max_epochs, self.n_iter_no_change, self._stops_early, self.scoring
         )
         return self
 
@@ -520,7 +540,7 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
         self.initialized_ = False
         self._stops_early = self.early_stopping is True
         self._eval_dataset = None
-        self._train(training_dataset(self, X, y, sample_weight, reset=True))
+        self._train(self._fitted_training_data(X, y, sample_weight))
         return self
 
     def __sklearn_is_fitted__(self):
