@@ -23,9 +23,10 @@ Inputs, one row per sample (``batch`` is any number of rows):
 
 Outputs, per task, named after the task (``str(name)``):
 
-- ``<task>``: the prediction, as ``predict`` gives it: ``double`` values for a regression
-  task; for a classification task the class label itself, a tensor of the labels' type
-  (``string``, ``int64``, ``double`` or ``bool``).
+- ``<task>``: the prediction, as ``predict`` gives it: ``double`` values for a quantity
+  (every kind of :mod:`sk_mmoe.tasks` but ``binary`` and ``multiclass``, each through
+  its own link); for a classification task the class label itself, a tensor of the
+  labels' type (``string``, ``int64``, ``double`` or ``bool``).
 - ``<task>_proba``, classification tasks only: ``double`` probabilities of shape
   ``(batch, n_classes)``, columns in the order of ``model.classes_[t]``.
 
@@ -116,37 +117,25 @@ def _input_columns(model, missing_category=""):
 
 
 def _task_links(model):
-    """Each task's link from raw network outputs to predictions and probabilities.
+    """The fitted task objects, checked to decode as the graph does.
 
-    The per-task output step of the graph: an object per task with ``name_``, ``kind``,
-    ``is_classifier``, ``classes_``, ``n_outputs`` and the torch methods ``predict_raw(raw)``
-    (values, or class indices as float64) and ``proba_raw(raw)``.
+    The graph calls each task's torch link, ``predict_raw`` (and ``proba_raw`` for a
+    classification task), so a new kind of task exports with its link; what follows the
+    link in ``predict`` (``decode``) must be the identity, or the lookup of a class index
+    in ``classes_``, which the graph does in ONNX.
     """
-    return [_SpecLink(spec) for spec in model._target_encoder.specs_]
+    from .tasks import Binary, Task
 
-
-class _SpecLink:
-    """The link of one fitted task, as ``_tasks.TargetEncoder.decode`` / ``probabilities``
-    compute it, in torch."""
-
-    def __init__(self, spec):
-        self.name_, self.kind, self.classes_ = spec.name, spec.kind, spec.classes
-        self.is_classifier = spec.kind != "regression"
-        self.n_outputs = spec.n_outputs
-        self._mean, self._scale = spec.mean, spec.scale
-
-    def predict_raw(self, raw):
-        if self.kind == "regression":
-            return raw[:, 0].double() * self._scale + self._mean
-        if self.kind == "binary":
-            return (raw[:, 0] > 0).double()
-        return raw.argmax(dim=1).double()
-
-    def proba_raw(self, raw):
-        if self.kind == "binary":
-            p1 = torch.sigmoid(raw[:, 0].double())
-            return torch.stack([1 - p1, p1], dim=1)
-        return torch.softmax(raw.double(), dim=1)
+    for task in model.tasks_:
+        graph_decode = Binary.decode if task.is_classifier else Task.decode
+        if type(task).decode is not graph_decode:
+            raise ValueError(
+                f"Task {task.name_!r} ({task!r}) turns its predictions into labels in Python "
+                f"({type(task).__name__}.decode), which an ONNX graph cannot follow; "
+                "export_onnx supports tasks whose decode is the identity or the class "
+                "lookup in classes_."
+            )
+    return list(model.tasks_)
 
 
 def _output_names(tasks, columns):
@@ -182,6 +171,7 @@ def _metadata(model, columns, tasks, output_names, missing_category):
         {
             "task": _label_value(task.name_),
             "kind": task.kind,
+            "spec": repr(task),
             "prediction": names[0],
             "probabilities": names[1] if task.is_classifier else None,
             "classes": [_label_value(c) for c in task.classes_] if task.is_classifier else None,

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
 
 from sk_mmoe import MMoERegressorClassifier, export_onnx, load_model, onnx_inputs, save_model
+from sk_mmoe.tasks import Quantile, Regression, Tweedie
 
 TOLERANCE = dict(rtol=1e-5, atol=1e-5)
 TINY = dict(n_experts=3, expert_layer_sizes=(16,), tower_layer_sizes=(8,), max_epochs=3,
@@ -62,7 +63,7 @@ def _run(path, inputs):
 def _assert_matches(model, X, outputs):
     """onnxruntime's outputs equal predict / predict_proba, task by task."""
     predicted = model.predict(X)
-    probas = model.predict_proba(X) if any(k != "regression" for k in model.task_types_) else None
+    probas = model.predict_proba(X) if hasattr(model, "predict_proba") else None
     if probas is not None and not isinstance(probas, list):
         probas = [probas]  # a single task's array
     for t, (name, kind) in enumerate(zip(model.task_names_, model.task_types_)):
@@ -70,7 +71,7 @@ def _assert_matches(model, X, outputs):
             expected = predicted[name].to_numpy()
         else:
             expected = predicted[:, t] if predicted.ndim == 2 else predicted
-        if kind == "regression":
+        if kind not in ("binary", "multiclass"):
             np.testing.assert_allclose(outputs[str(name)], expected, **TOLERANCE)
             assert f"{name}_proba" not in outputs
         else:
@@ -153,7 +154,8 @@ def test_graph_types_and_metadata(frame_model, tmp_path):
     assert meta["missing_category"] == "<NA>"
     assert meta["inputs"][1] == {"name": "plan", "kind": "categorical", "levels": ["basic", "plus", "pro"]}
     assert meta["inputs"][5]["levels"] == ["1", "2", "3"]
-    assert meta["outputs"][2] == {"task": "segment", "kind": "multiclass", "prediction": "segment",
+    assert meta["outputs"][2] == {"task": "segment", "kind": "multiclass", "spec": "Multiclass()",
+                                  "prediction": "segment",
                                   "probabilities": "segment_proba", "classes": ["loyal", "rare", "regular"]}
     rows = pd.DataFrame({"age": [30.0], "plan": [None], "visits": [2.0], "member": [False],
                          "region": pd.Categorical([None]), "tier": pd.Categorical([1])})
@@ -167,13 +169,32 @@ def test_array_model_has_one_matrix_input_and_keeps_label_types(tmp_path):
     X = rng.normal(size=(300, 4))
     y = np.digitize(X[:, 0] + 0.3 * rng.normal(size=300), [-0.5, 0.5])  # ints 0, 1, 2
     X[rng.rand(*X.shape) < 0.08] = np.nan
-    model = MMoERegressorClassifier(**TINY).fit(X[:200], y[:200])
+    model = MMoERegressorClassifier(tasks="multiclass", **TINY).fit(X[:200], y[:200])
     export_onnx(model, tmp_path / "model.onnx")
     inputs = onnx_inputs(model, X[200:])
     assert list(inputs) == ["X"] and inputs["X"].shape == (100, 4)
     outputs = _run(tmp_path / "model.onnx", inputs)
     assert outputs["0"].dtype == np.int64
     _assert_matches(model, X[200:], outputs)
+
+
+def test_every_task_kind_exports_through_its_own_link(tmp_path):
+    rng = np.random.RandomState(4)
+    X = rng.normal(size=(300, 3))
+    mean = np.exp(0.5 * X[:, 0])
+    y = pd.DataFrame({
+        "visits": rng.poisson(mean), "cost": rng.gamma(2.0, mean), "claims": rng.poisson(mean) * rng.gamma(2.0, 1.0, 300),
+        "robust": X[:, 1] + rng.standard_t(2, 300), "median": X[:, 2] + rng.normal(size=300),
+        "upper": X[:, 1] + rng.normal(size=300), "plain": X[:, 0] + X[:, 2],
+    })
+    kinds = {"visits": "poisson", "cost": "gamma", "claims": Tweedie(1.5), "robust": "huber",
+             "median": "absolute_error", "upper": Quantile(0.9), "plain": "regression"}
+    model = MMoERegressorClassifier(tasks=kinds, **TINY).fit(X[:200], y[:200])
+    export_onnx(model, tmp_path / "model.onnx")
+    outputs = _run(tmp_path / "model.onnx", onnx_inputs(model, X[200:]))
+    assert list(outputs) == list(kinds)  # quantities: no _proba output
+    _assert_matches(model, X[200:], outputs)
+    assert (outputs["visits"] > 0).all()  # the log link, in the graph
 
 
 def test_columns_without_string_names_are_x0_x1():
@@ -229,9 +250,17 @@ def test_what_has_no_onnx_form_is_refused_by_name(frame_model, tmp_path):
         export_onnx(clash, tmp_path / "model.onnx")
 
     labels = pd.Series([b"yes", b"no"] * 50)
-    byte_labels = MMoERegressorClassifier(**TINY).fit(X[["x"]], labels)
+    byte_labels = MMoERegressorClassifier(early_stopping=False, **TINY).fit(X[["x"]], labels)
     with pytest.raises(ValueError, match=r"class labels of dtype .* which have no ONNX tensor type"):
         export_onnx(byte_labels, tmp_path / "model.onnx")
+
+    class Rounded(Regression):
+        def decode(self, predicted):
+            return np.round(predicted)
+
+    rounded = MMoERegressorClassifier(tasks=Rounded(), **TINY).fit(X[["x"]], np.arange(100.0))
+    with pytest.raises(ValueError, match=r"turns its predictions into labels in Python \(Rounded.decode\)"):
+        export_onnx(rounded, tmp_path / "model.onnx")
     assert not (tmp_path / "model.onnx").exists()
 
 
