@@ -139,7 +139,14 @@ def _task_links(model):
 
 
 def _output_names(tasks, columns):
+    """Each task's output names, checked to be unique beside the input names."""
     names, taken = [], {"X"} if columns is None else {c.name for c in columns}
+    for name in taken:
+        if name.startswith(_RESERVED_PREFIX):
+            raise ValueError(
+                f"X column {name!r} starts with 'sk_mmoe/', which the graph keeps for its own "
+                "values; rename the column and fit again."
+            )
     for task in tasks:
         wanted = [str(task.name_)] + ([f"{task.name_}_proba"] if task.is_classifier else [])
         for name in wanted:
