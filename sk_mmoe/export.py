@@ -227,10 +227,15 @@ def export_onnx(model, path, *, missing_category=""):
     ------
     sklearn.exceptions.NotFittedError
         If ``model`` is not fitted.
+    TypeError
+        If ``model`` is not an ``MMoERegressorClassifier`` or ``missing_category`` not a str.
     ValueError
         If a part of the model has no ONNX form: two levels of a categorical column with
         the same string, a level equal to ``missing_category``, class labels of a type
-        without an ONNX tensor type, or an output name taken twice.
+        without an ONNX tensor type (e.g. bytes), a task whose ``decode`` is neither the
+        identity nor a lookup in ``classes_``, or an input or output name taken twice.
+    ImportError
+        If onnx or onnxscript is not installed.
 
     See Also
     --------
