@@ -180,4 +180,9 @@ def join(encoding, network_model, labels):
     prefix = "sk_mmoe/network/"
     io_map = [(o.name, o.name) for o in network_model.graph.output]
     back = compose.merge_models(network_model, labels, io_map=io_map, prefix1=prefix)
-    return compose.merge_models(encoding, back, io_map=[(ENCODED, prefix + ENCODED)])
+    whole = compose.merge_models(encoding, back, io_map=[(ENCODED, prefix + ENCODED)])
+    # merge_models lists a domain once per model it joined (all at one version).
+    opsets = {o.domain: o.version for o in whole.opset_import}
+    del whole.opset_import[:]
+    whole.opset_import.extend(_onnx().helper.make_opsetid(d, v) for d, v in opsets.items())
+    return whole

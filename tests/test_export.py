@@ -141,6 +141,7 @@ def test_graph_types_and_metadata(frame_model, tmp_path):
         warnings.simplefilter("error")  # nothing for the user to act on
         exported = export_onnx(model, tmp_path / "model.onnx", missing_category="<NA>")
     onnx.checker.check_model(str(tmp_path / "model.onnx"))
+    assert sorted(o.domain for o in exported.opset_import) == ["", "ai.onnx.ml"]  # each once
     session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
     assert {i.name: i.type for i in session.get_inputs()} == {
         "age": "tensor(double)", "plan": "tensor(string)", "visits": "tensor(double)",
