@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
 
 from sk_mmoe import MMoERegressorClassifier, export_onnx, load_model, onnx_inputs, save_model
+from sk_mmoe._embeddings import MAX_DENSIFIED_BATCH
 from sk_mmoe.tasks import Quantile, Regression, Tweedie
 
 TOLERANCE = dict(rtol=1e-5, atol=1e-5)
@@ -206,13 +207,20 @@ def test_columns_without_string_names_are_x0_x1():
     assert inputs["x1"].tolist() == ["a", "b", ""]
 
 
-def test_sparse_X_enters_dense(tmp_path):
+@pytest.mark.parametrize("n_columns", [30, 2_000])
+def test_sparse_X_enters_dense(n_columns, tmp_path):
+    """Small sparse batches are densified by predict; a batch of 2,200 rows x 2,000 columns
+    (beyond MAX_DENSIFIED_BATCH) goes through predict's sparse path (x / scale - shift),
+    which the dense graph matches too."""
     rng = np.random.RandomState(3)
-    dense = rng.normal(size=(300, 30)) * (rng.rand(300, 30) < 0.2)
+    n_rows = 200 + (100 if n_columns < 100 else 2_200)
+    dense = rng.normal(size=(n_rows, n_columns)) * (rng.rand(n_rows, n_columns) < 0.05)
+    dense[rng.rand(n_rows, n_columns) < 0.01] = np.nan
     X = sp.csr_matrix(dense)
-    y = np.column_stack([dense[:, 0] + dense[:, 1], (dense[:, 2] > 0).astype(float)])
-    model = MMoERegressorClassifier(**TINY).fit(X[:200], y[:200])
+    y = np.column_stack([np.nansum(dense[:, :10], axis=1), (np.nan_to_num(dense[:, 2]) > 0).astype(float)])
+    model = MMoERegressorClassifier(**{**TINY, "batch_size": 4096}).fit(X[:200], y[:200])
     assert model.task_types_ == ["regression", "binary"]
+    assert (n_rows - 200) * n_columns > MAX_DENSIFIED_BATCH or n_columns < 100
     export_onnx(model, tmp_path / "model.onnx")
     inputs = onnx_inputs(model, X[200:])
     np.testing.assert_array_equal(inputs["X"], dense[200:].astype(np.float32))
