@@ -68,8 +68,12 @@ def _check_model(model, caller):
     from ._estimator import MMoERegressorClassifier
 
     if not isinstance(model, MMoERegressorClassifier):
+        hint = ""
+        if hasattr(model, "steps"):
+            hint = (" For a Pipeline, export its last step (pipe[-1]) and run the steps "
+                    "before it first, as their own ONNX graph or in Python.")
         raise TypeError(
-            f"{caller} takes a fitted MMoERegressorClassifier; got {type(model).__name__}."
+            f"{caller} takes a fitted MMoERegressorClassifier; got {type(model).__name__}.{hint}"
         )
     check_is_fitted(model)
 

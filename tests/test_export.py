@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import make_pipeline
 
 from sk_mmoe import MMoERegressorClassifier, export_onnx, load_model, onnx_inputs, save_model
 from sk_mmoe._embeddings import MAX_DENSIFIED_BATCH
@@ -238,6 +239,8 @@ def test_unfitted_model_and_other_objects_are_refused(tmp_path):
         from sklearn.linear_model import LinearRegression
 
         export_onnx(LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]), tmp_path / "model.onnx")
+    with pytest.raises(TypeError, match=r"got Pipeline\. For a Pipeline, export its last step"):
+        export_onnx(make_pipeline(MMoERegressorClassifier()), tmp_path / "model.onnx")
     assert not (tmp_path / "model.onnx").exists()
 
 
