@@ -44,6 +44,13 @@ class MultiTaskLoss(nn.Module):
         outputs: ``(batch, n_tasks, max_outputs)``; targets: ``(batch, n_tasks)``
         with NaN for a missing label; sample_weight: ``(batch,)`` or None.
         """
+        return self.task_means(*self.per_task_sums(outputs, targets, sample_weight))
+
+    def per_task_sums(self, outputs, targets, sample_weight=None):
+        """Per-task weighted loss sums and labelled weights, each of shape ``(n_tasks,)``.
+
+        Their ratio is :meth:`per_task`; distributed training sums both over ranks first.
+        """
         # Every op here runs once per training step; on a busy machine each one costs a
         # meeting of torch's threads, so the masking and weighting are done for all tasks
         # at once rather than per task.
@@ -64,10 +71,14 @@ class MultiTaskLoss(nn.Module):
                 row_losses.append(nn.functional.cross_entropy(
                     outputs[:, t, :size], target.long(), reduction="none"
                 ))
-        # Dividing by the labelled weight makes each task a mean; clamping keeps a batch
-        # without any label for a task at exactly 0 instead of 0/0.
         weighted = (torch.stack(row_losses, dim=1) * weights).sum(dim=0)
-        return weighted / weights.sum(dim=0).clamp_min(1e-12)
+        return weighted, weights.sum(dim=0)
+
+    @staticmethod
+    def task_means(weighted_sums, label_weights):
+        """Each task's mean loss from its weighted sum and labelled weight."""
+        # Clamping keeps a batch without any label for a task at exactly 0 instead of 0/0.
+        return weighted_sums / label_weights.clamp_min(1e-12)
 
     def combine(self, per_task, labelled=None):
         """The training loss: per-task losses weighted by ``task_weights`` and summed.

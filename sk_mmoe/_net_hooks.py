@@ -162,13 +162,18 @@ class NetHooksMixin:
         kwargs["batch_size"] = resolve_batch_size(kwargs["batch_size"], len(dataset))
         return getattr(self, prefix)(dataset, **kwargs)
 
+    def _task_losses(self, y_pred, targets, sample_weight, training):
+        """The batch's per-task mean losses, and which tasks have a label in it."""
+        per_task = self.criterion_.per_task(y_pred, targets, sample_weight)
+        return per_task, ~torch.isnan(targets).all(dim=0)
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         targets, sample_weight = y_true
         targets = targets.to(y_pred.device)
         if sample_weight is not None:
             sample_weight = sample_weight.to(y_pred.device)
-        per_task = self.criterion_.per_task(y_pred, targets, sample_weight)
-        loss = self.criterion_.combine(per_task, labelled=~torch.isnan(targets).all(dim=0))
+        per_task, labelled = self._task_losses(y_pred, targets, sample_weight, training)
+        loss = self.criterion_.combine(per_task, labelled=labelled)
         # The network leaves the balancing loss of its last training forward here.
         balance = self.module_.__dict__.pop("auxiliary_loss", None)
         if training and balance is not None:

@@ -63,6 +63,7 @@ STRUCTURAL_PARAMS = frozenset(
 REBUILT_ON_CHANGE = {
     "optimizer": "optimizer",
     "n_iter_no_change": "callbacks",
+    "distributed": "callbacks",
 }
 
 

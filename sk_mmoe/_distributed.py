@@ -1,0 +1,245 @@
+"""Data-parallel training on ``torch.distributed``: the process group, each rank's share of
+every global batch, the few collectives that keep ranks in step, and the DDP wrapper of the
+training forward.
+
+This module imports torch and numpy only. The estimator calls it at named points:
+:func:`join` (the process group), :meth:`Run.check_same` (the data and encoders agree),
+:class:`RankBatches` (the shard of each batch), :meth:`Run.global_sum` (per-step sums
+over ranks), :meth:`Run.wrap` / :meth:`Run.unwrap` (DDP around the training forward only).
+
+Exactness: every rank computes the *global* batch's loss value, with gradients flowing
+through its own rows only (``local - local.detach() + global``); the backward pass runs on
+``world x`` that loss, so that DDP's average of the ranks' gradients is the one-process
+gradient of the global batch, with missing labels, sample weights and the balancing loss.
+"""
+
+import hashlib
+import inspect
+import os
+from datetime import timedelta
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from .exceptions import DistributedTrainingError
+
+# What a launcher (torchrun, Ray Train, Spark's TorchDistributor, SLURM scripts) sets for
+# ``init_process_group``'s default env:// rendezvous.
+LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+# torch 2.13 renamed DDP's broadcast_buffers (now deprecated) to forward_sync_buffers.
+_HAS_FORWARD_SYNC = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+# Messages of collectives that failed because another rank went away or never answered.
+_PEER_FAILURE_MARKERS = ("connection closed", "connection reset", "timed out", "timeout",
+                         "gloo", "nccl", "broken pipe", "socket")
+
+
+def _backend_for(device):
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
+def join(device, timeout):
+    """The process group of this fit: the one already formed, or one formed from the
+    launcher's environment (gloo on CPU, NCCL on CUDA).
+
+    Parameters
+    ----------
+    device : torch.device
+        The estimator's device; ``"cuda"`` without an index selects ``LOCAL_RANK``'s GPU.
+    timeout : float
+        Seconds to wait for the other ranks when forming the group (and, for a group
+        formed here, in every collective).
+
+    Returns
+    -------
+    run : Run
+    """
+    if not dist.is_available():
+        raise DistributedTrainingError(
+            "distributed=True needs torch.distributed, which this build of torch lacks; "
+            "set distributed=False."
+        )
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    if not dist.is_initialized():
+        missing = [name for name in LAUNCHER_VARIABLES if name not in os.environ]
+        if missing:
+            raise DistributedTrainingError(
+                "distributed=True found no torch.distributed process group: none is "
+                "initialised and the environment lacks " + ", ".join(missing) + ". Start "
+                "the program with a launcher (torchrun --nproc-per-node N script.py, Ray "
+                "Train, Spark's TorchDistributor, srun), call "
+                "torch.distributed.init_process_group() before fit, or set "
+                "distributed=False."
+            )
+        backend = _backend_for(device)
+        try:
+            dist.init_process_group(backend, timeout=timedelta(seconds=timeout))
+        except Exception as exc:  # torch raises DistStoreError, RuntimeError or ValueError
+            raise DistributedTrainingError(
+                f"Rank {os.environ['RANK']} of {os.environ['WORLD_SIZE']} could not form the "
+                f"{backend} process group at {os.environ['MASTER_ADDR']}:"
+                f"{os.environ['MASTER_PORT']} within distributed_timeout={timeout} s: "
+                f"{exc}. Check that every rank was started and can reach that address."
+            ) from exc
+    backend = dist.get_backend()
+    if backend == "nccl" and device.type != "cuda":
+        raise DistributedTrainingError(
+            f"The process group uses the nccl backend, which needs device='cuda'; got "
+            f"device={str(device)!r}. Use a gloo group for CPU training."
+        )
+    return Run(dist.get_rank(), dist.get_world_size(), device, backend, timeout)
+
+
+def looks_like_peer_failure(exc):
+    """Whether ``exc`` is a collective's failure: another rank died or never answered."""
+    if isinstance(exc, getattr(dist, "DistError", ())):
+        return True
+    message = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(m in message for m in _PEER_FAILURE_MARKERS)
+
+
+def fingerprint(tensors, extra=b""):
+    """A 63-bit hash of tensors' shapes, dtypes and bytes (and of ``extra`` bytes)."""
+    digest = hashlib.blake2b(extra, digest_size=8)
+    for tensor in tensors:
+        if tensor is None:
+            digest.update(b"none")
+            continue
+        array = np.ascontiguousarray(tensor.detach().cpu().numpy())
+        digest.update(f"{array.dtype}{array.shape}".encode())
+        digest.update(memoryview(array).cast("B"))
+    return int.from_bytes(digest.digest(), "little") >> 1
+
+
+class Run:
+    """One distributed training call: rank, world size and the collectives it uses.
+
+    It lives only while ``fit`` runs; the fitted estimator keeps none of it.
+    """
+
+    def __init__(self, rank, world, device, backend, timeout):
+        self.rank, self.world, self.device = rank, world, device
+        self.timeout = timeout
+        # Collectives of small bookkeeping tensors run where the backend can: NCCL needs
+        # CUDA tensors, gloo takes CPU ones.
+        self.comm_device = device if backend == "nccl" else torch.device("cpu")
+        self.ddp = None
+        self.global_batch_size = None
+        self._hooks = []
+
+    def all_gather(self, values):
+        """Every rank's copy of ``values`` (1-D float64 or int64), as a (world, n) tensor."""
+        values = values.to(self.comm_device)
+        gathered = [torch.empty_like(values) for _ in range(self.world)]
+        dist.all_gather(gathered, values)
+        return torch.stack(gathered).cpu()
+
+    def broadcast_int(self, value):
+        """Rank 0's ``value``, on every rank."""
+        tensor = torch.tensor([value], dtype=torch.int64, device=self.comm_device)
+        dist.broadcast(tensor, src=0)
+        return int(tensor.item())
+
+    def check_same(self, what, value, advice):
+        """Raise on every rank when ``value`` (an int fingerprint) differs across ranks."""
+        seen = self.all_gather(torch.tensor([value], dtype=torch.int64))[:, 0].tolist()
+        if len(set(seen)) > 1:
+            different = [r for r, v in enumerate(seen) if v != seen[0]]
+            raise DistributedTrainingError(
+                f"distributed=True: {what} differ across ranks (rank(s) {different} differ "
+                f"from rank 0; fingerprints {seen}). {advice}"
+            )
+
+    def global_sum(self, tensors):
+        """The sum over ranks of each tensor, whose gradient flows to this rank's tensor.
+
+        Parameters
+        ----------
+        tensors : list of torch.Tensor
+            One all-reduce carries them all.
+
+        Returns
+        -------
+        list of torch.Tensor
+            Values summed over ranks; ``d/d local`` is the identity.
+        """
+        flat = torch.cat([t.reshape(-1) for t in tensors])
+        total = flat.detach().to(self.comm_device, copy=True)
+        dist.all_reduce(total)
+        summed = flat - flat.detach() + total.to(flat.device)
+        parts = summed.split([t.numel() for t in tensors])
+        return [part.reshape(t.shape) for part, t in zip(parts, tensors)]
+
+    def loss_for_backward(self, loss):
+        """``loss`` unchanged in value, its gradient multiplied by the world size.
+
+        DDP averages the ranks' gradients; each rank's loss already is the global batch's
+        value with gradients through its own rows, so the sum (not the mean) over ranks
+        is the one-process gradient.
+        """
+        if self.world == 1:
+            return loss
+        scaled = loss * self.world
+        return scaled - scaled.detach() + loss.detach()
+
+    def wrap(self, module, extra_parameters=()):
+        """Wrap ``module`` in DDP for the training forward; ``extra_parameters`` (the loss's
+        learned task weights) get identical gradients on every rank, scaled back here."""
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        # The buffers (encoder statistics) never change in training: no per-step sync.
+        sync = {"forward_sync_buffers": False} if _HAS_FORWARD_SYNC else {"broadcast_buffers": False}
+        self.ddp = DistributedDataParallel(module, device_ids=device_ids, **sync)
+        for parameter in extra_parameters:
+            if parameter.requires_grad:
+                self._hooks.append(parameter.register_hook(lambda grad: grad / self.world))
+        return self.ddp
+
+    def unwrap(self):
+        """Drop the DDP wrapper and the gradient hooks; the module stays as it was."""
+        for handle in self._hooks:
+            handle.remove()
+        self._hooks = []
+        self.ddp = None
+
+
+class RankBatches:
+    """This rank's share of every global batch, drawn from one permutation shared by all.
+
+    It stands where :class:`~sk_mmoe._data.BatchSlicer` does in training. Each global
+    batch of ``batch_size`` rows is cut into ``world`` nearly equal parts
+    (``torch.tensor_split``); every rank runs the same number of steps. The permutation
+    comes from ``generator``, which every rank starts in the same state.
+
+    Parameters
+    ----------
+    dataset : TensorBatchDataset
+        The full data, the same on every rank.
+    batch_size : int
+        The global batch.
+    run : Run
+    generator : torch.Generator
+    shuffle : bool, default=True
+    """
+
+    def __init__(self, dataset, batch_size, run, generator, shuffle=True):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.run = run
+        self.generator = generator
+        self.shuffle = shuffle
+
+    def __len__(self):
+        return -(-len(self.dataset) // self.batch_size)
+
+    def __iter__(self):
+        n_samples = len(self.dataset)
+        if self.shuffle:
+            order = torch.randperm(n_samples, generator=self.generator)
+        else:
+            order = torch.arange(n_samples)
+        for start in range(0, n_samples, self.batch_size):
+            rows = order[start:start + self.batch_size]
+            self.run.global_batch_size = len(rows)
+            yield self.dataset.batch(torch.tensor_split(rows, self.run.world)[self.run.rank])
