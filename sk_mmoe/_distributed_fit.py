@@ -103,9 +103,11 @@ class DistributedFitMixin:
         run = join(torch.device(self.device), self.distributed_timeout)
         self.__dict__["_distributed_run"] = run
         try:
-            with contextlib.ExitStack() as quiet:
+            with warnings.catch_warnings(), contextlib.ExitStack() as quiet:
+                # DDP's note on a size-1 dimension's stride in a gradient (an einsum's
+                # layout) is about speed only, and the same in every step.
+                warnings.filterwarnings("ignore", message="Grad strides do not match")
                 if run.rank != 0:
-                    quiet.enter_context(warnings.catch_warnings())
                     warnings.simplefilter("ignore")
                     quiet.enter_context(contextlib.redirect_stdout(io.StringIO()))
                 yield run

@@ -82,15 +82,20 @@ def summary(model, X):
     }
 
 
-class DieAtEpoch(Callback):
-    """Ends this process (as a kill would) at the start of an epoch."""
+class StopAtEpoch(Callback):
+    """At the start of an epoch, this rank dies (as a kill would: ``how="die"``) or stops
+    answering (as a stuck rank would: ``how="hang"``)."""
 
-    def __init__(self, epoch):
+    def __init__(self, epoch, how):
         self.epoch = epoch
+        self.how = how
 
     def on_epoch_begin(self, net, **kwargs):
-        if len(net.history) >= self.epoch:
+        if len(net.history) < self.epoch:
+            return
+        if self.how == "die":
             os._exit(17)
+        time.sleep(3600)
 
 
 def main(cases, out_dir):
@@ -99,9 +104,9 @@ def main(cases, out_dir):
     torch.set_num_threads(1)
     for case in cases:
         model = make_model(case, distributed=True)
-        if case.get("die_rank") == rank:
-            model.set_params(callbacks=[DieAtEpoch(case["die_epoch"])])
-        X, y, sample_weight = make_data(case["n_rows"], seed=case.get("data_seed", {}).get(str(rank), 0))
+        if case.get("stop_rank") == rank:
+            model.set_params(callbacks=[StopAtEpoch(case["at_epoch"], case["how"])])
+        X, y, sample_weight = make_data(case["n_rows"], seed=case.get("data_seeds", [0, 0])[rank])
         started = time.time()
         try:
             model.fit(X, y, sample_weight=sample_weight if case.get("weighted") else None)
