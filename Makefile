@@ -24,7 +24,7 @@ test: $(STAMP)
 # Starts 2 gloo ranks per test (torchrun, one torch thread each): not under xdist, which
 # would put 4 processes on 2 cores; every process has a timeout.
 test-distributed: $(STAMP)
-	$(BIN)/python -m pytest -p no:xdist -m distributed tests/test_distributed.py
+	$(BIN)/python -m pytest -p no:xdist -m distributed tests/test_distributed.py tests/test_benchmarks_scale.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

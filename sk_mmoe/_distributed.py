@@ -28,8 +28,6 @@ from .exceptions import DistributedTrainingError
 # What a launcher (torchrun, Ray Train, Spark's TorchDistributor, SLURM scripts) sets for
 # ``init_process_group``'s default env:// rendezvous.
 LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-# torch 2.13 renamed DDP's broadcast_buffers (now deprecated) to forward_sync_buffers.
-_HAS_FORWARD_SYNC = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
 # Messages of collectives that failed because another rank went away or never answered.
 _PEER_FAILURE_MARKERS = ("connection closed", "connection reset", "timed out", "timeout",
                          "gloo", "nccl", "broken pipe", "socket")
@@ -189,8 +187,10 @@ class Run:
         learned task weights) get identical gradients on every rank, scaled back here."""
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         # The buffers (encoder statistics) never change in training: no per-step sync.
-        sync = {"forward_sync_buffers": False} if _HAS_FORWARD_SYNC else {"broadcast_buffers": False}
-        self.ddp = DistributedDataParallel(module, device_ids=device_ids, **sync)
+        # torch 2.13 renamed broadcast_buffers (now deprecated) to forward_sync_buffers.
+        parameters = inspect.signature(DistributedDataParallel).parameters
+        sync = "forward_sync_buffers" if "forward_sync_buffers" in parameters else "broadcast_buffers"
+        self.ddp = DistributedDataParallel(module, device_ids=device_ids, **{sync: False})
         for parameter in extra_parameters:
             if parameter.requires_grad:
                 self._hooks.append(parameter.register_hook(lambda grad: grad / self.world))
