@@ -4,13 +4,16 @@ training forward.
 
 This module imports torch and numpy only. The estimator calls it at named points:
 :func:`join` (the process group), :meth:`Run.check_same` (the data and encoders agree),
-:class:`RankBatches` (the shard of each batch), :meth:`Run.global_sum` (per-step sums
-over ranks), :meth:`Run.wrap` / :meth:`Run.unwrap` (DDP around the training forward only).
+:class:`RankBatches` (the shard of each batch), :meth:`Run.wrap` / :meth:`Run.unwrap`
+(DDP around the training forward only), :meth:`Run.global_sum` (the balancing loss's
+per-step sum over ranks), :meth:`Run.epoch_means` (once per epoch).
 
-Exactness: every rank computes the *global* batch's loss value, with gradients flowing
-through its own rows only (``local - local.detach() + global``); the backward pass runs on
-``world x`` that loss, so that DDP's average of the ranks' gradients is the one-process
-gradient of the global batch, with missing labels, sample weights and the balancing loss.
+Exactness: each rank holds the full data, so it knows every global batch's labelled
+weight per task (:attr:`Run.batch_totals`) without asking the others. It divides its
+rows' loss sums by those and multiplies by the world size; DDP's average of the ranks'
+gradients is then the one-process gradient of the global batch, with missing labels and
+sample weights, and the mean of the ranks' loss values is the global batch's loss. One
+collective per step (DDP's), two with the balancing loss.
 """
 
 import hashlib
@@ -58,8 +61,10 @@ def join(device, timeout):
             "distributed=True needs torch.distributed, which this build of torch lacks; "
             "set distributed=False."
         )
-    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
-        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    if device.type == "cuda" and device.index is None:
+        if "LOCAL_RANK" in os.environ:
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+        device = torch.device("cuda", torch.cuda.current_device())
     if not dist.is_initialized():
         missing = [name for name in LAUNCHER_VARIABLES if name not in os.environ]
         if missing:
@@ -124,8 +129,11 @@ class Run:
         # CUDA tensors, gloo takes CPU ones.
         self.comm_device = device if backend == "nccl" else torch.device("cpu")
         self.ddp = None
+        self.valid_dataset = None
+        # Of the batch being computed: its global size, and per task the labelled weight
+        # and the number of labels of all its rows (on every rank).
         self.global_batch_size = None
-        self._hooks = []
+        self.batch_totals = None
 
     def all_gather(self, values):
         """Every rank's copy of ``values`` (1-D float64 or int64), as a (world, n) tensor."""
@@ -151,7 +159,11 @@ class Run:
             )
 
     def global_sum(self, tensors):
-        """The sum over ranks of each tensor, whose gradient flows to this rank's tensor.
+        """The sum over ranks of each tensor, with ``world x`` this rank's gradient.
+
+        For a loss that is a non-linear function of sums over the global batch (the
+        balancing loss of the gates' importance): its value is the global batch's on
+        every rank, and DDP's average of the ranks' gradients is its one-process gradient.
 
         Parameters
         ----------
@@ -161,53 +173,58 @@ class Run:
         Returns
         -------
         list of torch.Tensor
-            Values summed over ranks; ``d/d local`` is the identity.
         """
         flat = torch.cat([t.reshape(-1) for t in tensors])
         total = flat.detach().to(self.comm_device, copy=True)
         dist.all_reduce(total)
-        summed = flat - flat.detach() + total.to(flat.device)
+        # Exactly the global value (the first term is exactly 0), gradient world x local.
+        summed = (self.world * flat - self.world * flat.detach()) + total.to(flat.device)
         parts = summed.split([t.numel() for t in tensors])
         return [part.reshape(t.shape) for part, t in zip(parts, tensors)]
 
-    def loss_for_backward(self, loss):
-        """``loss`` unchanged in value, its gradient multiplied by the world size.
+    def epoch_means(self, values, check):
+        """The mean over ranks of ``values`` (1-D float64), and whether the ranks' ``check``
+        values (1-D float64, which must agree) differ; one collective."""
+        gathered = self.all_gather(torch.cat([values, check]))
+        means, checks = gathered[:, :len(values)].mean(dim=0), gathered[:, len(values):]
+        spread = (checks - checks[0]).abs().amax(dim=0)
+        return means, bool((spread > 1e-6 * checks[0].abs().clamp_min(1.0)).any())
 
-        DDP averages the ranks' gradients; each rank's loss already is the global batch's
-        value with gradients through its own rows, so the sum (not the mean) over ranks
-        is the one-process gradient.
-        """
-        if self.world == 1:
-            return loss
-        scaled = loss * self.world
-        return scaled - scaled.detach() + loss.detach()
-
-    def wrap(self, module, extra_parameters=()):
-        """Wrap ``module`` in DDP for the training forward; ``extra_parameters`` (the loss's
-        learned task weights) get identical gradients on every rank, scaled back here."""
+    def wrap(self, module, loss):
+        """Wrap ``module`` in DDP for the training forward; the ``loss`` module's learned
+        parameters (task weights) ride along, so that DDP averages their gradients too."""
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         # The buffers (encoder statistics) never change in training: no per-step sync.
         # torch 2.13 renamed broadcast_buffers (now deprecated) to forward_sync_buffers.
         parameters = inspect.signature(DistributedDataParallel).parameters
         sync = "forward_sync_buffers" if "forward_sync_buffers" in parameters else "broadcast_buffers"
-        self.ddp = DistributedDataParallel(module, device_ids=device_ids, **{sync: False})
-        for parameter in extra_parameters:
-            if parameter.requires_grad:
-                self._hooks.append(parameter.register_hook(lambda grad: grad / self.world))
+        self.ddp = DistributedDataParallel(
+            _TrainingForward(module, loss), device_ids=device_ids, **{sync: False}
+        )
         return self.ddp
 
     def unwrap(self):
-        """Drop the DDP wrapper and the gradient hooks; the module stays as it was."""
-        for handle in self._hooks:
-            handle.remove()
-        self._hooks = []
+        """Drop the DDP wrapper; the module stays as it was."""
         self.ddp = None
+
+
+class _TrainingForward(torch.nn.Module):
+    """The network's forward, with the loss module beside it so that DDP covers the loss's
+    learned parameters (computed outside the forward) as well."""
+
+    def __init__(self, network, loss):
+        super().__init__()
+        self.network = network
+        self.loss = loss
+
+    def forward(self, x):
+        return self.network(x)
 
 
 class RankBatches:
     """This rank's share of every global batch, drawn from one permutation shared by all.
 
-    It stands where :class:`~sk_mmoe._data.BatchSlicer` does in training. Each global
+    It stands where :class:`~sk_mmoe._data.BatchSlicer` does in training and validation. Each global
     batch of ``batch_size`` rows is cut into ``world`` nearly equal parts
     (``torch.tensor_split``); every rank runs the same number of steps. The permutation
     comes from ``generator``, which every rank starts in the same state.
@@ -219,15 +236,20 @@ class RankBatches:
     batch_size : int
         The global batch.
     run : Run
-    generator : torch.Generator
+    generator : torch.Generator or None
+        Where the permutation comes from; not used without ``shuffle``.
+    label_weights : callable
+        ``(targets, sample_weight) -> (batch, n_tasks)`` weights of rows in each task's
+        loss, summed over each global batch into :attr:`Run.batch_totals`.
     shuffle : bool, default=True
     """
 
-    def __init__(self, dataset, batch_size, run, generator, shuffle=True):
+    def __init__(self, dataset, batch_size, run, generator, label_weights, shuffle=True):
         self.dataset = dataset
         self.batch_size = batch_size
         self.run = run
         self.generator = generator
+        self.label_weights = label_weights
         self.shuffle = shuffle
 
     def __len__(self):
@@ -241,5 +263,11 @@ class RankBatches:
             order = torch.arange(n_samples)
         for start in range(0, n_samples, self.batch_size):
             rows = order[start:start + self.batch_size]
+            targets = self.dataset.y[rows]
+            weights = self.dataset.sample_weight
             self.run.global_batch_size = len(rows)
+            self.run.batch_totals = (
+                self.label_weights(targets, None if weights is None else weights[rows]).sum(0),
+                targets.isnan().logical_not().sum(0),
+            )
             yield self.dataset.batch(torch.tensor_split(rows, self.run.world)[self.run.rank])

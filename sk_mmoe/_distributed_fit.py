@@ -25,8 +25,6 @@ _SAME_DATA_ADVICE = (
     "With distributed=True, every rank must pass the same full X, y, sample_weight and "
     "eval_set: each rank trains on its share of every global batch."
 )
-# Relative difference between ranks' epoch losses that can only mean diverged models.
-_DIVERGED = 1e-4
 
 
 def _is_on(distributed):
@@ -57,11 +55,13 @@ def _dataset_tensors(dataset):
 
 
 class EpochSync(Callback):
-    """Make each epoch's losses one for all ranks: rank 0's, checked against the others'.
+    """The epoch's training and validation losses of the whole data, the same on every
+    rank: the mean of the ranks' values (each rank's batch losses are its share of the
+    global batch's, times the world size), in one collective that also checks that the
+    ranks still hold the same weights.
 
-    Every rank computes the global batch's loss, so the values agree up to rounding; a
-    larger difference means the ranks trained different models, and fails the fit. It
-    runs before the diagnostics and early stopping, which then decide alike on all ranks.
+    It runs right after skorch computes the epoch's losses, before the diagnostics and
+    early stopping, which then decide alike on all ranks.
     """
 
     def on_epoch_end(self, net, **kwargs):
@@ -71,14 +71,16 @@ class EpochSync(Callback):
         epoch = net.history[-1]
         keys = [key for key in ("train_loss", "valid_loss") if key in epoch]
         values = torch.tensor([epoch[key] for key in keys], dtype=torch.float64)
-        gathered = run.all_gather(values)  # (world, n_keys)
-        spread = (gathered - gathered[0]).abs().amax(dim=0)
-        if bool((spread > _DIVERGED * gathered[0].abs().clamp_min(1.0)).any()):
+        weights = torch.cat([p.detach().reshape(-1) for p in net.module_.parameters()])
+        weights = weights.double().cpu()
+        means, diverged = run.epoch_means(values, torch.stack([weights.sum(), weights.square().sum()]))
+        if diverged:
             raise DistributedTrainingError(
-                f"The ranks' {keys} differ in epoch {len(net.history)}: {gathered.tolist()} "
-                "(one row per rank); the ranks no longer train the same model."
+                f"The ranks' network weights differ after epoch {len(net.history)}: they "
+                "no longer train the same model (a rank changed its weights or optimizer "
+                "outside the synchronised training steps)."
             )
-        for key, value in zip(keys, gathered[0].tolist()):
+        for key, value in zip(keys, means.tolist()):
             earlier = [e[key] for e in net.history[:-1] if key in e]
             net.history.record(key, value)
             net.history.record(key + "_best", not earlier or value < min(earlier))
@@ -148,7 +150,7 @@ class DistributedFitMixin:
         run.check_same("the fitted feature encoders",
                        fingerprint(list(self.module_.buffers())), _SAME_DATA_ADVICE)
         module = self.module_
-        run.wrap(module, extra_parameters=self.criterion_.parameters())
+        run.wrap(module, self.criterion_)
         module.importance_reduce = run.global_sum
         try:
             yield
@@ -156,17 +158,32 @@ class DistributedFitMixin:
             del module.importance_reduce
             run.unwrap()
 
+    def get_split_datasets(self, X, y=None, **fit_params):
+        dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+        run = self.__dict__.get("_distributed_run")
+        if run is not None:
+            run.valid_dataset = dataset_valid
+        return dataset_train, dataset_valid
+
     def get_iterator(self, dataset, training=False):
         iterator = super().get_iterator(dataset, training=training)
         run = self.__dict__.get("_distributed_run")
-        if run is None or run.ddp is None or not training:
+        if run is None or run.ddp is None:
             return iterator
+        if not training:
+            if dataset is None or dataset is not run.valid_dataset:
+                return iterator  # predictions (a scoring callback's) see every row
+            # Each rank evaluates its share of every validation batch; the loss of each
+            # batch is summed over the ranks, as in training.
+            return RankBatches(dataset, iterator.batch_size, run, None,
+                               self.criterion_.label_weights, shuffle=False)
         # One permutation stream for all ranks, from the state every rank shares now; the
         # per-row randomness after it (gate dropout) differs by rank.
         generator = torch.Generator()
         generator.set_state(torch.get_rng_state())
         torch.manual_seed((torch.initial_seed() + 7919 * (run.rank + 1)) % 2**63)
-        return RankBatches(dataset, iterator.batch_size, run, generator, iterator.shuffle)
+        return RankBatches(dataset, iterator.batch_size, run, generator,
+                           self.criterion_.label_weights, iterator.shuffle)
 
     def infer(self, x, **fit_params):
         run = self.__dict__.get("_distributed_run")
@@ -176,24 +193,19 @@ class DistributedFitMixin:
 
     def _task_losses(self, y_pred, targets, sample_weight, training):
         run = self.__dict__.get("_distributed_run")
-        if run is None or run.ddp is None or not training:
+        if run is None or run.ddp is None:
             return super()._task_losses(y_pred, targets, sample_weight, training)
-        sums, weights = self.criterion_.per_task_sums(y_pred, targets, sample_weight)
-        labelled = targets.isnan().logical_not().sum(dim=0).to(sums.dtype)
-        sums, weights, labelled = run.global_sum([sums, weights, labelled])
-        return self.criterion_.task_means(sums, weights), labelled > 0
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        loss = super().get_loss(y_pred, y_true, X=X, training=training)
-        run = self.__dict__.get("_distributed_run")
-        if run is None or run.ddp is None or not training:
-            return loss
-        return run.loss_for_backward(loss)
+        # This rank's rows' share of the global batch's per-task means, times the world
+        # size: DDP averages the ranks' gradients, and EpochSync their loss values.
+        sums, _ = self.criterion_.per_task_sums(y_pred, targets, sample_weight)
+        weights, counts = (total.to(sums.device) for total in run.batch_totals)
+        return self.criterion_.task_means(sums * run.world, weights), counts > 0
 
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
         super().on_batch_end(net, batch=batch, training=training, **kwargs)
         run = self.__dict__.get("_distributed_run")
-        if run is not None and run.ddp is not None and training:
-            # The epoch's train_loss weighs each batch by its size: the global batch's,
-            # as the loss recorded is the global batch's.
-            self.history.record_batch("train_batch_size", run.global_batch_size)
+        if run is not None and run.ddp is not None:
+            # The epoch's losses weigh each batch by its size: the global batch's, as the
+            # loss recorded is the global batch's.
+            prefix = "train" if training else "valid"
+            self.history.record_batch(f"{prefix}_batch_size", run.global_batch_size)

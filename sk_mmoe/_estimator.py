@@ -180,9 +180,9 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
         (``device="cuda"`` then means the GPU of ``LOCAL_RANK``); without either they
         raise :class:`~sk_mmoe.DistributedTrainingError`. Every rank passes the same
         full ``X`` and ``y`` (checked) and trains on its share of every global batch of
-        ``batch_size`` rows, so the model does not depend on the number of ranks;
-        validation rows are evaluated on every rank. After ``fit`` every rank holds the
-        same ordinary fitted model. Only rank 0 prints and warns.
+        ``batch_size`` rows (validation rows alike), so the model does not depend on the
+        number of ranks. After ``fit`` every rank holds the same ordinary fitted model.
+        Only rank 0 prints and warns.
     distributed_timeout : float > 0, default=600.0
         Seconds a rank waits for the others when forming the process group and, for a
         group that ``fit`` formed, in every collective: a rank that died or stopped

@@ -49,14 +49,13 @@ class MultiTaskLoss(nn.Module):
     def per_task_sums(self, outputs, targets, sample_weight=None):
         """Per-task weighted loss sums and labelled weights, each of shape ``(n_tasks,)``.
 
-        Their ratio is :meth:`per_task`; distributed training sums both over ranks first.
+        Their ratio is :meth:`per_task`; distributed training divides each rank's sums by
+        the whole global batch's labelled weights.
         """
         # Every op here runs once per training step; on a busy machine each one costs a
         # meeting of torch's threads, so the masking and weighting are done for all tasks
         # at once rather than per task.
-        weights = targets.isnan().logical_not_().to(outputs.dtype)  # (batch, n_tasks)
-        if sample_weight is not None:
-            weights = weights * sample_weight.unsqueeze(1)
+        weights = self.label_weights(targets, sample_weight, outputs.dtype)
         safe_targets = targets.nan_to_num(0.0)
         row_losses = []
         for t, (kind, size) in enumerate(zip(self.task_kinds, self.task_output_sizes)):
@@ -73,6 +72,15 @@ class MultiTaskLoss(nn.Module):
                 ))
         weighted = (torch.stack(row_losses, dim=1) * weights).sum(dim=0)
         return weighted, weights.sum(dim=0)
+
+    @staticmethod
+    def label_weights(targets, sample_weight=None, dtype=None):
+        """Each row's weight in each task's loss, ``(batch, n_tasks)``: its sample weight
+        where the task has a label, 0 where it is missing."""
+        weights = targets.isnan().logical_not_().to(dtype or targets.dtype)
+        if sample_weight is not None:
+            weights = weights * sample_weight.unsqueeze(1)
+        return weights
 
     @staticmethod
     def task_means(weighted_sums, label_weights):
