@@ -74,14 +74,14 @@ def available_unless(reason):
 
 
 def no_classification_task(estimator):
-    """Why ``predict_proba`` is unavailable (every task is a regression task), or None."""
+    """Why ``predict_proba`` is unavailable (no task has classes), or None."""
     # Before fit the answer is unknown: expose the method so that calling it raises
     # NotFittedError, as scikit-learn's checks expect.
-    kinds = getattr(estimator, "task_types_", None)
-    if kinds is None or any(kind != "regression" for kind in kinds):
+    tasks = getattr(estimator, "tasks_", None)
+    if tasks is None or any(task.is_classifier for task in tasks):
         return None
     return (
-        f"predict_proba is not available: every task of this model is a regression task "
+        f"predict_proba is not available: every task of this model predicts a quantity "
         f"({', '.join(map(repr, estimator.task_names_))}), which has no class "
         "probabilities. Use predict for the values; pass tasks=... at fit to make a "
         "column a classification task."

@@ -10,10 +10,27 @@ import torch
 from sklearn.utils.validation import _check_sample_weight
 
 
-def check_sample_weight(sample_weight, n_samples):
-    """Validate ``sample_weight`` as a non-negative float32 tensor, or pass None on."""
+def check_sample_weight(sample_weight, n_samples, n_tasks=None):
+    """Validate ``sample_weight`` as a non-negative float32 tensor, or pass None on.
+
+    It is ``(n_samples,)``, a weight per row, or ``(n_samples, n_tasks)``, a weight per
+    row and task (with ``n_tasks`` given).
+    """
     if sample_weight is None:
         return None
+    array = np.asarray(sample_weight) if not hasattr(sample_weight, "shape") else sample_weight
+    if n_tasks is not None and getattr(array, "ndim", 1) == 2:
+        if array.shape != (n_samples, n_tasks):
+            raise ValueError(
+                f"sample_weight has shape {array.shape}; a weight per row and task needs "
+                f"shape ({n_samples}, {n_tasks}) (rows, tasks), or give ({n_samples},) for "
+                "one weight per row."
+            )
+        weights = np.asarray(array, dtype=np.float32)
+        if not np.isfinite(weights).all() or (weights < 0).any():
+            raise ValueError("sample_weight must be finite and non-negative; it holds "
+                             f"{weights[~np.isfinite(weights) | (weights < 0)][0]!r}.")
+        return torch.from_numpy(np.array(weights, dtype=np.float32))
     weights = _check_sample_weight(
         sample_weight, np.empty((n_samples, 0)), dtype=np.float32, ensure_non_negative=True
     )
@@ -79,28 +96,37 @@ def _rows(X, index):
 class TensorBatchDataset(torch.utils.data.Dataset):
     """Features, encoded targets and sample weights held as tensors, sliced per batch.
 
+    A batch's target is one tensor: the encoded targets ``(batch, n_tasks)``, followed by
+    the weights' columns when there are weights (one column for row weights, ``n_tasks``
+    for a weight per row and task). One tensor, rather than a pair, lets skorch's
+    scoring callbacks cache and concatenate it like any target; :func:`split_targets`
+    takes it apart.
+
     Parameters
     ----------
     X : torch.Tensor or SparseRows of shape (n_samples, n_features)
     y : torch.Tensor of shape (n_samples, n_tasks), optional
         Encoded targets, NaN where a label is missing.
-    sample_weight : torch.Tensor of shape (n_samples,), optional
+    sample_weight : torch.Tensor of shape (n_samples,) or (n_samples, n_tasks), optional
     """
 
     def __init__(self, X, y=None, sample_weight=None):
         self.X = X
         self.y = y
         self.sample_weight = sample_weight
+        self._targets = y
+        if y is not None and sample_weight is not None:
+            weight = sample_weight if sample_weight.dim() == 2 else sample_weight.unsqueeze(1)
+            self._targets = torch.cat([y, weight.to(y.dtype)], dim=1)
 
     def __len__(self):
         return self.X.shape[0]
 
     def batch(self, index):
-        """The batch at ``index`` (a slice or an index tensor) as ``(X, (y, w))``."""
+        """The batch at ``index`` (a slice or an index tensor) as ``(X, targets)``."""
         if self.y is None:
             return self.X[index], None
-        weight = None if self.sample_weight is None else self.sample_weight[index]
-        return self.X[index], (self.y[index], weight)
+        return self.X[index], self._targets[index]
 
     def __getitem__(self, i):
         return self.batch(i)
@@ -112,6 +138,16 @@ class TensorBatchDataset(torch.utils.data.Dataset):
             return TensorBatchDataset(X)
         weight = None if self.sample_weight is None else self.sample_weight[index]
         return TensorBatchDataset(X, self.y[index], weight)
+
+
+def split_targets(targets, n_tasks):
+    """``(encoded targets, weights or None)`` of a batch's target tensor (see
+    :class:`TensorBatchDataset`); weights are ``(batch,)`` or ``(batch, n_tasks)``."""
+    width = targets.shape[1]
+    if width == n_tasks:
+        return targets, None
+    weights = targets[:, n_tasks:]
+    return targets[:, :n_tasks], weights[:, 0] if width == n_tasks + 1 else weights
 
 
 class BatchSlicer:

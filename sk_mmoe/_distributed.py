@@ -129,7 +129,6 @@ class Run:
         # CUDA tensors, gloo takes CPU ones.
         self.comm_device = device if backend == "nccl" else torch.device("cpu")
         self.ddp = None
-        self.valid_dataset = None
         # Of the batch being computed: its global size, and per task the labelled weight
         # and the number of labels of all its rows (on every rank).
         self.global_batch_size = None
@@ -224,7 +223,7 @@ class _TrainingForward(torch.nn.Module):
 class RankBatches:
     """This rank's share of every global batch, drawn from one permutation shared by all.
 
-    It stands where :class:`~sk_mmoe._data.BatchSlicer` does in training and validation. Each global
+    It stands where :class:`~sk_mmoe._data.BatchSlicer` does in training. Each global
     batch of ``batch_size`` rows is cut into ``world`` nearly equal parts
     (``torch.tensor_split``); every rank runs the same number of steps. The permutation
     comes from ``generator``, which every rank starts in the same state.
@@ -236,8 +235,8 @@ class RankBatches:
     batch_size : int
         The global batch.
     run : Run
-    generator : torch.Generator or None
-        Where the permutation comes from; not used without ``shuffle``.
+    generator : torch.Generator
+        Where the permutation comes from.
     label_weights : callable
         ``(targets, sample_weight) -> (batch, n_tasks)`` weights of rows in each task's
         loss, summed over each global batch into :attr:`Run.batch_totals`.

@@ -55,10 +55,11 @@ def _dataset_tensors(dataset):
 
 
 class EpochSync(Callback):
-    """The epoch's training and validation losses of the whole data, the same on every
-    rank: the mean of the ranks' values (each rank's batch losses are its share of the
-    global batch's, times the world size), in one collective that also checks that the
-    ranks still hold the same weights.
+    """The epoch's training loss of the whole data, the same on every rank: the mean of
+    the ranks' values (each rank's batch losses are its share of the global batch's, times
+    the world size), in one collective that also checks that the ranks still hold the same
+    weights. (The validation loss, from all validation rows on every rank, is averaged
+    alike: the same value.)
 
     It runs right after skorch computes the epoch's losses, before the diagnostics and
     early stopping, which then decide alike on all ranks.
@@ -158,25 +159,13 @@ class DistributedFitMixin:
             del module.importance_reduce
             run.unwrap()
 
-    def get_split_datasets(self, X, y=None, **fit_params):
-        dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
-        run = self.__dict__.get("_distributed_run")
-        if run is not None:
-            run.valid_dataset = dataset_valid
-        return dataset_train, dataset_valid
-
     def get_iterator(self, dataset, training=False):
         iterator = super().get_iterator(dataset, training=training)
         run = self.__dict__.get("_distributed_run")
-        if run is None or run.ddp is None:
+        if run is None or run.ddp is None or not training:
+            # Every rank evaluates all validation rows, in order: the validation loss and
+            # the per-task metrics (ValidationScores) are then the same on every rank.
             return iterator
-        if not training:
-            if dataset is None or dataset is not run.valid_dataset:
-                return iterator  # predictions (a scoring callback's) see every row
-            # Each rank evaluates its share of every validation batch; the loss of each
-            # batch is summed over the ranks, as in training.
-            return RankBatches(dataset, iterator.batch_size, run, None,
-                               self.criterion_.label_weights, shuffle=False)
         # One permutation stream for all ranks, from the state every rank shares now; the
         # per-row randomness after it (gate dropout) differs by rank.
         generator = torch.Generator()
@@ -193,7 +182,7 @@ class DistributedFitMixin:
 
     def _task_losses(self, y_pred, targets, sample_weight, training):
         run = self.__dict__.get("_distributed_run")
-        if run is None or run.ddp is None:
+        if run is None or run.ddp is None or not training:
             return super()._task_losses(y_pred, targets, sample_weight, training)
         # This rank's rows' share of the global batch's per-task means, times the world
         # size: DDP averages the ranks' gradients, and EpochSync their loss values.
@@ -204,8 +193,7 @@ class DistributedFitMixin:
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
         super().on_batch_end(net, batch=batch, training=training, **kwargs)
         run = self.__dict__.get("_distributed_run")
-        if run is not None and run.ddp is not None:
-            # The epoch's losses weigh each batch by its size: the global batch's, as the
-            # loss recorded is the global batch's.
-            prefix = "train" if training else "valid"
-            self.history.record_batch(f"{prefix}_batch_size", run.global_batch_size)
+        if run is not None and run.ddp is not None and training:
+            # The epoch's train_loss weighs each batch by its size: the global batch's, as
+            # the rank's loss is its share of the global batch's (times the world size).
+            self.history.record_batch("train_batch_size", run.global_batch_size)

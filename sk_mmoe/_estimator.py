@@ -44,14 +44,10 @@ from ._params import (
     remember_build,
     task_weight_values,
 )
-from ._training import (
-    seeded_torch,
-    training_seed,
-    uses_early_stopping,
-    warn_if_not_converged,
-)
-from ._tasks import TASK_KINDS
-from .metrics import task_scores
+from ._early_stopping import scoring_terms, uses_early_stopping, warn_if_not_converged
+from ._training import seeded_torch, training_seed
+from .metrics import TaskScorer, task_scores
+from .tasks import TASK_KINDS, Task
 
 
 class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin, NeuralNet):
@@ -63,19 +59,27 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
     training, proposed against gates collapsing onto one expert; in our polarization studies
     it did not reliably prevent that: standardised inputs and, with them, the balancing loss
     ``gate_balance`` did. CGC and PLE (``architecture``) add experts owned by each task.
-    Each column of ``y`` is a task: regression, binary or multiclass.
+    Each column of ``y`` is a task: a quantity (squared error, or a loss for counts,
+    amounts, heavy tails or quantiles), or binary or multiclass classes.
 
     Parameters
     ----------
-    tasks : "auto", str, list or dict, default="auto"
-        The kind of each target column: ``"regression"``, ``"binary"`` or
-        ``"multiclass"``. ``"auto"`` infers it: bool, string, object and category
-        columns, and integer columns, are binary with two classes and multiclass with
-        more; float columns are regression, except few dense whole-number values (an
-        integer column with a missing value, {0, 1}) which are classes; see
-        :func:`sk_mmoe.infer_task_kind` for the rule and its warnings. A single kind
-        applies to all columns, a list gives one per column, a dict
-        ``{column: kind}`` sets some and infers the rest.
+    tasks : "auto", str, Task, list or dict, default="auto"
+        The kind of each target column (:mod:`sk_mmoe.tasks`): ``"regression"``
+        (squared error), ``"binary"``, ``"multiclass"``, ``"poisson"`` (counts, log
+        link), ``"gamma"`` (positive amounts, log link), ``"huber"`` and
+        ``"absolute_error"`` (heavy tails), or an object for a kind with parameters:
+        ``Tweedie(power=1.5)`` (non-negative amounts with many zeros),
+        ``Quantile(alpha=0.9)``, ``Huber(delta=...)``. ``"auto"`` infers the kind: bool,
+        string, object and category columns are classes (binary with two); numbers
+        with a fractional part are regression; whole numbers with two values are
+        binary; whole numbers with three or more values are ambiguous: classes when
+        they look like class codes (integers, at most 10 consecutive values, each
+        common), else regression, and either way a :class:`~sk_mmoe.TaskKindWarning`
+        names the column, the kind chosen and the ``tasks=`` argument for the other
+        (see :func:`sk_mmoe.infer_task_kind`). A single kind applies to all columns, a
+        list gives one per column, a dict ``{column: kind}`` sets some and infers the
+        rest.
     n_experts : int, default=8
         Number of experts shared by all tasks; for ``"ple"``, in each level. Ignored
         when ``architecture="shared_bottom"``.
@@ -123,7 +127,15 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
         A dict ``{task: weight}`` leaves unnamed tasks at 1. ``"uncertainty"`` learns
         them (Kendall et al., CVPR 2018): a log-variance ``s_t`` per task, trained with
         the network, and the loss ``sum_t c_t exp(-s_t) loss_t + s_t / 2`` with
-        ``c_t = 1/2`` for regression and 1 for classification tasks.
+        ``c_t = 1/2`` for squared-error regression and 1 for the other kinds.
+    class_weight : "balanced", dict or None, default=None
+        Weights of the classes in the loss of classification tasks, multiplying
+        ``sample_weight``, as in scikit-learn's classifiers. ``"balanced"`` weighs the
+        classes of every classification task by ``n_labelled / (n_classes * count)`` on
+        the rows of the training call; ``{task: "balanced" or {class: weight}}`` sets
+        it per task (classes left out weigh 1); with a single classification task,
+        ``{class: weight}`` applies to it. Validation rows (and ``eval_set``) are
+        weighted the same way.
     numeric_embedding : {"auto", None, "periodic", "piecewise_linear"}, default="auto"
         How each numeric feature enters the network. None: its standardised value.
         ``"periodic"``: the PLR embedding, ``"piecewise_linear"``: the PLE embedding over
@@ -148,10 +160,19 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
     early_stopping : "auto" or bool, default="auto"
         Hold out ``validation_fraction`` of the training rows (stratified on the first
         classification task), stop when the validation loss has not improved for
-        ``n_iter_no_change`` epochs and restore the weights of the best epoch. ``"auto"``:
+        ``n_iter_no_change`` epochs (or ``scoring``, when given) and restore the weights
+        of the best epoch. ``"auto"``:
         on from 100 training rows, or whenever ``fit`` gets an ``eval_set`` (whose rows
         are then used instead of a hold-out). When off, every row trains and all
         ``max_epochs`` run. ``partial_fit`` never holds rows out unless this is True.
+    scoring : "loss", task scorer or dict, default="loss"
+        What early stopping watches on the validation rows. ``"loss"``: the training
+        loss on them (``valid_loss``). A task scorer, ``make_task_scorer("churned",
+        "roc_auc")``: that task's metric. A dict ``{task: metric}`` or ``{task: (metric,
+        weight)}``: the weighted mean of those metrics, losses negated so that greater
+        is better. Recorded every epoch as ``valid_score``. Whatever ``scoring``, each
+        task's default metric (R² or accuracy) on the validation rows is recorded in
+        ``history_`` as ``valid_<task>_<metric>`` and printed with ``verbose``.
     validation_fraction : float in (0, 1), default=0.1
         Share of rows held out when early stopping is on without an ``eval_set``.
     n_iter_no_change : int, default=10
@@ -180,8 +201,9 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
         (``device="cuda"`` then means the GPU of ``LOCAL_RANK``); without either they
         raise :class:`~sk_mmoe.DistributedTrainingError`. Every rank passes the same
         full ``X`` and ``y`` (checked) and trains on its share of every global batch of
-        ``batch_size`` rows (validation rows alike), so the model does not depend on the
-        number of ranks. After ``fit`` every rank holds the same ordinary fitted model.
+        ``batch_size`` rows, so the model does not depend on the number of ranks; every
+        rank evaluates all validation rows. After ``fit`` every rank holds the same
+        ordinary fitted model.
         Only rank 0 prints and warns.
     distributed_timeout : float > 0, default=600.0
         Seconds a rank waits for the others when forming the process group and, for a
@@ -196,10 +218,13 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
     ----------
     task_names_ : list
         The task names: ``y``'s column names, or 0..n_tasks-1 for arrays.
+    tasks_ : list of Task
+        Each task's fitted task object (:mod:`sk_mmoe.tasks`), e.g. ``Poisson()``:
+        its kind, parameters and the encoding learned at fit.
     task_types_ : list of str
-        Each task's kind.
+        Each task's kind, e.g. ``"poisson"``.
     classes_ : list
-        One array of class labels per task; None for regression tasks.
+        One array of class labels per task; None for tasks without classes.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` was a DataFrame with string column names.
@@ -240,8 +265,11 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
     (the mean enters as one shift per batch; a batch small enough, at most 2**22 entries
     in dense form, is densified on its own), so its cost follows the non-zeros;
     the fitted model is the one a dense copy of ``X`` would give, and either format can
-    be passed to ``predict``. Regression targets are standardised for training and mapped
-    back at prediction. A missing label (NaN or None) leaves that row out of that task's
+    be passed to ``predict``. Quantity targets are scaled for training and mapped back at
+    prediction: squared-error regression by its mean and standard deviation, the
+    robust kinds (huber, absolute error, quantile) by the median and interquartile
+    range, the log-link kinds (poisson, gamma, tweedie) by the mean, so that an
+    untrained network predicts the training mean. A missing label (NaN or None) leaves that row out of that task's
     loss and score. ``ConvergenceWarning`` says when training stopped at ``max_epochs``
     while the loss was still improving.
 
@@ -276,7 +304,7 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
     """
 
     _parameter_constraints = {
-        "tasks": [StrOptions({"auto", *TASK_KINDS}), list, tuple, dict],
+        "tasks": [StrOptions({"auto", *TASK_KINDS}), Task, list, tuple, dict],
         "n_experts": [Interval(Integral, 1, None, closed="left")],
         "expert_layer_sizes": LAYER_SIZES,
         "gate_layer_sizes": LAYER_SIZES,
@@ -289,12 +317,14 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
         "gate_temperature": [Interval(Real, 0, None, closed="neither")],
         "gate_balance": [Interval(Real, 0, None, closed="left")],
         "task_weights": [None, list, tuple, np.ndarray, dict, StrOptions({"uncertainty"})],
+        "class_weight": [None, StrOptions({"balanced"}), dict],
         "numeric_embedding": [None, StrOptions({"auto", *NUMERIC_EMBEDDINGS})],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": BATCH_SIZE,
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [callable],
         "early_stopping": ["boolean", StrOptions({"auto"})],
+        "scoring": [StrOptions({"loss"}), TaskScorer, dict],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -321,12 +351,14 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
         gate_temperature=1.0,
         gate_balance=0.0,
         task_weights=None,
+        class_weight=None,
         numeric_embedding="auto",
         max_epochs=200,
         batch_size="auto",
         lr=1e-3,
         optimizer=torch.optim.Adam,
         early_stopping="auto",
+        scoring="loss",
         validation_fraction=0.1,
         n_iter_no_change=10,
         random_state=None,
@@ -370,8 +402,10 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
         self.gate_temperature = gate_temperature
         self.gate_balance = gate_balance
         self.task_weights = task_weights
+        self.class_weight = class_weight
         self.numeric_embedding = numeric_embedding
         self.early_stopping = early_stopping
+        self.scoring = scoring
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
@@ -455,9 +489,27 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
             "shared" if t is None else self.task_names_[t] for t in self.module_.expert_owner
         ]
 
+    def _keep_encoders(self, features, targets):
+        """Keep the fitted encoders and set the task attributes the targets determine."""
+        self._feature_encoder = features
+        self._target_encoder = targets
+        self.tasks_ = list(targets.tasks_)
+        self.task_names_ = targets.names
+        self.task_types_ = [task.kind for task in self.tasks_]
+        self.classes_ = [getattr(task, "classes_", None) for task in self.tasks_]
+
+    def _fitted_training_data(self, X, y, sample_weight):
+        """The first training call's dataset; fits the encoders and checks the parameters
+        that can be checked against the tasks only now, before any training."""
+        dataset, features, targets = training_dataset(self, X, y, sample_weight, reset=True)
+        self._keep_encoders(features, targets)
+        self._resolved_task_weights()
+        scoring_terms(self.scoring, self)
+        return dataset
+
     def _continue_training(self, X, y, sample_weight, caller, eval_set=None):
         prepare_continuation(self, caller)
-        dataset = training_dataset(self, X, y, sample_weight, reset=False)
+        dataset, _, _ = training_dataset(self, X, y, sample_weight, reset=False)
         self._eval_dataset = eval_set_dataset(self, eval_set)
         if caller == "partial_fit":
             stops_early = self.early_stopping is True
@@ -486,8 +538,10 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
             bool columns and NaN (see Notes of the class).
         y : array-like of shape (n_samples,) or (n_samples, n_tasks), Series or DataFrame
             One column per task; NaN or None marks a missing label.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the rows in every task's loss.
+        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), default=None
+            Non-negative weights of the rows in every task's loss, or a weight per row
+            and task (columns in the order of ``y``'s), e.g. 0 where a task's label
+            should not count. ``class_weight`` multiplies them.
         eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), default=None
             Validation rows of your own. Early stopping (unless ``early_stopping=False``)
             then monitors their loss instead of holding out ``validation_fraction`` of
@@ -502,10 +556,10 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
             return self._continue_training(
                 X, y, sample_weight, "fit with warm_start=True", eval_set
             )
-        for name in ("n_iter_", "task_types_"):
+        for name in ("n_iter_", "task_types_", "tasks_"):
             self.__dict__.pop(name, None)
         self.initialized_ = False
-        dataset = training_dataset(self, X, y, sample_weight, reset=True)
+        dataset = self._fitted_training_data(X, y, sample_weight)
         self._eval_dataset = eval_set_dataset(self, eval_set)
         self._stops_early = uses_early_stopping(
             self.early_stopping, len(dataset), self._eval_dataset is not None
@@ -516,7 +570,7 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
             # The validation rows are needed only while training; do not keep them alive.
             self._eval_dataset = None
         warn_if_not_converged(
-            self.history, self.max_epochs, self.n_iter_no_change, self._stops_early
+            self.history, self.max_epochs, self.n_iter_no_change, self._stops_early, self.scoring
         )
         return self
 
@@ -547,7 +601,7 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
         self.initialized_ = False
         self._stops_early = self.early_stopping is True
         self._eval_dataset = None
-        self._train(training_dataset(self, X, y, sample_weight, reset=True))
+        self._train(self._fitted_training_data(X, y, sample_weight))
         return self
 
     def __sklearn_is_fitted__(self):

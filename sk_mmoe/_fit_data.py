@@ -1,10 +1,14 @@
-"""The inputs of a training call (X, y, sample_weight, eval_set) as the datasets skorch reads.
+"""The inputs of a training call (X, y, sample_weight, class_weight, eval_set) as the datasets
+skorch reads.
 
-At the first training call (``reset=True``) the feature and target encoders are fitted here,
-and the task attributes they determine are set on the estimator; later calls, and the
-``eval_set``, are encoded with the fitted encoders.
+At the first training call (``reset=True``) the feature and target encoders are fitted here
+and returned; the estimator keeps them and sets the attributes they determine. Later calls,
+and the ``eval_set``, are encoded with the estimator's fitted encoders.
 """
 
+from numbers import Real
+
+import numpy as np
 import torch
 
 from ._data import TensorBatchDataset, check_sample_weight
@@ -13,19 +17,19 @@ from ._tasks import TargetEncoder
 
 
 def training_dataset(estimator, X, y, sample_weight, *, reset):
-    """The training rows as a ``TensorBatchDataset``; ``reset=True`` fits the encoders first."""
-    X_tensor = _encode_features(estimator, X, reset=reset)
+    """``(dataset, feature_encoder, target_encoder)`` for the training rows; with
+    ``reset=True`` the encoders are new and fitted on these rows, else the estimator's."""
     if reset:
-        encoder = TargetEncoder(estimator.tasks).fit(y)
+        features = FeatureEncoder()
+        X_tensor = features.fit_transform(estimator, X, numeric_embedding=estimator.numeric_embedding)
+        targets = TargetEncoder(estimator.tasks).fit(y)
     else:
-        encoder = estimator._target_encoder
-    y_encoded = encoder.transform(y)
+        features, targets = estimator._feature_encoder, estimator._target_encoder
+        X_tensor = features.transform(estimator, X)
+    y_encoded = targets.transform(y)
     _check_same_rows(X_tensor, y_encoded, "X", "y")
-    if reset:
-        set_task_attributes(estimator, encoder)
-        # task_weights can be checked against the tasks only now; fail before training.
-        estimator._resolved_task_weights()
-    return _dataset(X_tensor, y_encoded, sample_weight)
+    weights = _row_task_weights(sample_weight, y_encoded, targets, estimator.class_weight)
+    return TensorBatchDataset(X_tensor, torch.from_numpy(y_encoded), weights), features, targets
 
 
 def eval_set_dataset(estimator, eval_set):
@@ -40,27 +44,14 @@ def eval_set_dataset(estimator, eval_set):
             + "."
         )
     X_val, y_val, *weight = eval_set
+    targets = estimator._target_encoder
     X_tensor = estimator._feature_encoder.transform(estimator, X_val)
-    y_encoded = estimator._target_encoder.transform(y_val)
+    y_encoded = targets.transform(y_val)
     _check_same_rows(X_tensor, y_encoded, "X_val", "y_val", context="eval_set: ")
-    return _dataset(X_tensor, y_encoded, weight[0] if weight else None)
-
-
-def set_task_attributes(estimator, encoder):
-    """Keep the fitted target ``encoder`` and set the task attributes it determines."""
-    estimator._target_encoder = encoder
-    estimator.task_names_ = encoder.names
-    estimator.task_types_ = [spec.kind for spec in encoder.specs_]
-    estimator.classes_ = [spec.classes for spec in encoder.specs_]
-
-
-def _encode_features(estimator, X, *, reset):
-    if not reset:
-        return estimator._feature_encoder.transform(estimator, X)
-    encoder = FeatureEncoder()
-    X_tensor = encoder.fit_transform(estimator, X, numeric_embedding=estimator.numeric_embedding)
-    estimator._feature_encoder = encoder
-    return X_tensor
+    weights = _row_task_weights(
+        weight[0] if weight else None, y_encoded, targets, estimator.class_weight
+    )
+    return TensorBatchDataset(X_tensor, torch.from_numpy(y_encoded), weights)
 
 
 def _check_same_rows(X_tensor, y_encoded, X_name, y_name, context=""):
@@ -71,6 +62,64 @@ def _check_same_rows(X_tensor, y_encoded, X_name, y_name, context=""):
         )
 
 
-def _dataset(X_tensor, y_encoded, sample_weight):
-    weights = check_sample_weight(sample_weight, X_tensor.shape[0])
-    return TensorBatchDataset(X_tensor, torch.from_numpy(y_encoded), weights)
+def _row_task_weights(sample_weight, y_encoded, targets, class_weight):
+    """The weights of the rows in each task's loss: ``sample_weight`` (per row, or per row
+    and task) times the class weights of each row's label; None when all are 1."""
+    n_samples, n_tasks = y_encoded.shape
+    weights = check_sample_weight(sample_weight, n_samples, n_tasks)
+    per_task = class_weight_values(class_weight, targets.tasks_)
+    if not per_task:
+        return weights
+    factors = np.ones((n_samples, n_tasks), dtype=np.float32)
+    for t, task in enumerate(targets.tasks_):
+        if t not in per_task:
+            continue
+        labelled = ~np.isnan(y_encoded[:, t])
+        codes = y_encoded[labelled, t].astype(np.int64)
+        factors[labelled, t] = task.class_weights(per_task[t], codes)[codes]
+    factors = torch.from_numpy(factors)
+    if weights is None:
+        return factors
+    return factors * (weights if weights.dim() == 2 else weights.unsqueeze(1))
+
+
+def class_weight_values(class_weight, tasks):
+    """``class_weight`` as ``{task index: "balanced" or {class: weight}}``.
+
+    Accepted forms: None; ``"balanced"`` for every classification task; a dict
+    ``{task: "balanced" or {class: weight}}``; and, when exactly one task has classes,
+    scikit-learn's ``{class: weight}`` for it.
+    """
+    if class_weight is None:
+        return {}
+    classifiers = [t for t, task in enumerate(tasks) if task.is_classifier]
+    names = [task.name_ for task in tasks]
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        return {t: "balanced" for t in classifiers}
+    if not isinstance(class_weight, dict):
+        raise ValueError(
+            "class_weight must be None, 'balanced', {task: 'balanced' or {class: weight}}, or "
+            f"{{class: weight}} for a single classification task; got {class_weight!r}."
+        )
+    if class_weight and all(isinstance(v, Real) and not isinstance(v, bool) for v in class_weight.values()):
+        if len(classifiers) != 1:
+            raise ValueError(
+                f"class_weight {class_weight!r} gives weights per class, which needs exactly "
+                f"one classification task; this model has {len(classifiers)} "
+                f"({[names[t] for t in classifiers]}). Use {{task: {{class: weight}}}}."
+            )
+        return {classifiers[0]: class_weight}
+    resolved = {}
+    for name, spec in class_weight.items():
+        if name not in names:
+            raise ValueError(
+                f"class_weight names unknown task {name!r}; the tasks are {names}."
+            )
+        t = names.index(name)
+        if not tasks[t].is_classifier:
+            raise ValueError(
+                f"class_weight names task {name!r}, a {tasks[t].kind} task without classes; "
+                f"only classification tasks take class weights ({[names[c] for c in classifiers]})."
+            )
+        resolved[t] = spec
+    return resolved

@@ -13,36 +13,35 @@ from ._task_weights import UncertaintyWeights
 class MultiTaskLoss(nn.Module):
     """Sum over tasks of the weighted, label-masked per-task losses.
 
-    Regression uses the squared error of the standardised target, binary tasks the
-    logistic loss, multiclass tasks the cross-entropy. A row whose label is missing
-    (NaN) for a task does not count towards that task; a batch with no label for a task
-    adds 0 for it.
+    Each task's per-row loss is its task object's (:mod:`sk_mmoe.tasks`): squared error of
+    the standardised target for regression, the logistic loss for binary tasks, ... A row
+    whose label is missing (NaN) for a task does not count towards that task; a batch with
+    no label for a task adds 0 for it.
 
     Parameters
     ----------
-    task_kinds : sequence of str
-    task_output_sizes : sequence of int
+    tasks : sequence of fitted Task
     task_weights : sequence of float or "uncertainty"
         Fixed weights, or ``"uncertainty"`` for weights learned with the network
         (:class:`sk_mmoe._task_weights.UncertaintyWeights`, in the attribute
         ``uncertainty``, whose parameters the optimizer trains).
     """
 
-    def __init__(self, task_kinds, task_output_sizes, task_weights):
+    def __init__(self, tasks, task_weights):
         super().__init__()
-        self.task_kinds = list(task_kinds)
-        self.task_output_sizes = list(task_output_sizes)
+        self.tasks = list(tasks)
         self.uncertainty = None
         if isinstance(task_weights, str) and task_weights == "uncertainty":
-            self.uncertainty = UncertaintyWeights(self.task_kinds)
-            task_weights = [1.0] * len(self.task_kinds)
+            self.uncertainty = UncertaintyWeights([task.uncertainty_factor for task in self.tasks])
+            task_weights = [1.0] * len(self.tasks)
         self.register_buffer("task_weights", torch.as_tensor(task_weights, dtype=torch.float32))
 
     def per_task(self, outputs, targets, sample_weight=None):
         """Per-task mean losses, shape ``(n_tasks,)``.
 
         outputs: ``(batch, n_tasks, max_outputs)``; targets: ``(batch, n_tasks)``
-        with NaN for a missing label; sample_weight: ``(batch,)`` or None.
+        with NaN for a missing label; sample_weight: ``(batch,)``, ``(batch, n_tasks)``
+        (a weight per row and task) or None.
         """
         return self.task_means(*self.per_task_sums(outputs, targets, sample_weight))
 
@@ -57,29 +56,21 @@ class MultiTaskLoss(nn.Module):
         # at once rather than per task.
         weights = self.label_weights(targets, sample_weight, outputs.dtype)
         safe_targets = targets.nan_to_num(0.0)
-        row_losses = []
-        for t, (kind, size) in enumerate(zip(self.task_kinds, self.task_output_sizes)):
-            target = safe_targets[:, t]
-            if kind == "regression":
-                row_losses.append((outputs[:, t, 0] - target).square())
-            elif kind == "binary":
-                row_losses.append(nn.functional.binary_cross_entropy_with_logits(
-                    outputs[:, t, 0], target, reduction="none"
-                ))
-            else:
-                row_losses.append(nn.functional.cross_entropy(
-                    outputs[:, t, :size], target.long(), reduction="none"
-                ))
+        row_losses = [
+            task.loss(outputs[:, t, : task.n_outputs], safe_targets[:, t])
+            for t, task in enumerate(self.tasks)
+        ]
         weighted = (torch.stack(row_losses, dim=1) * weights).sum(dim=0)
         return weighted, weights.sum(dim=0)
 
     @staticmethod
     def label_weights(targets, sample_weight=None, dtype=None):
         """Each row's weight in each task's loss, ``(batch, n_tasks)``: its sample weight
-        where the task has a label, 0 where it is missing."""
+        (``(batch,)`` or ``(batch, n_tasks)``) where the task has a label, 0 where it is
+        missing."""
         weights = targets.isnan().logical_not_().to(dtype or targets.dtype)
         if sample_weight is not None:
-            weights = weights * sample_weight.unsqueeze(1)
+            weights = weights * (sample_weight if sample_weight.dim() == 2 else sample_weight.unsqueeze(1))
         return weights
 
     @staticmethod

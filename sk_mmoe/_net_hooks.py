@@ -11,14 +11,15 @@ import math
 
 import numpy as np
 import torch
-from skorch.callbacks import EarlyStopping
 from sklearn.exceptions import NotFittedError
 
+from ._data import split_targets
+from ._early_stopping import early_stopping_callbacks, stratification_labels, validation_split
 from ._embeddings import FeatureEmbedding
 from ._loss import MultiTaskLoss
 from ._network import MMoENetwork
 from ._params import layer_sizes
-from ._training import resolve_batch_size, stratification_labels, validation_split
+from ._training import resolve_batch_size
 from ._training_log import TrainingLog
 from .diagnostics import GateUtilization
 from .exceptions import NonFiniteLossError
@@ -47,12 +48,9 @@ class NetHooksMixin:
         # Diagnostics come before early stopping, so that restoring the best weights at
         # the end of training happens after the last epoch's gates were recorded.
         callbacks.insert(len(callbacks) - 1, ("gate_utilization", GateUtilization()))
-        if getattr(self, "_stops_early", False):
-            stopper = EarlyStopping(
-                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True
-            )
-            # Before print_log, so that the epoch's line is printed after the decision.
-            callbacks.insert(len(callbacks) - 1, ("early_stopping", stopper))
+        # Before print_log, so that the epoch's line shows its scores and the decision.
+        for entry in early_stopping_callbacks(self, getattr(self, "_stops_early", False)):
+            callbacks.insert(len(callbacks) - 1, entry)
         return callbacks
 
     def initialize(self):
@@ -98,7 +96,7 @@ class NetHooksMixin:
     def initialize_module(self):
         self.module_ = MMoENetwork(
             n_features=self.n_features_in_,
-            task_output_sizes=[spec.n_outputs for spec in self._target_encoder.specs_],
+            task_output_sizes=[task.n_outputs for task in self.tasks_],
             n_experts=self.n_experts,
             expert_layer_sizes=layer_sizes("expert_layer_sizes", self.expert_layer_sizes, False),
             gate_layer_sizes=layer_sizes("gate_layer_sizes", self.gate_layer_sizes, True),
@@ -133,12 +131,7 @@ class NetHooksMixin:
         return self
 
     def initialize_criterion(self):
-        specs = self._target_encoder.specs_
-        self.criterion_ = MultiTaskLoss(
-            [spec.kind for spec in specs],
-            [spec.n_outputs for spec in specs],
-            self._resolved_task_weights(),
-        )
+        self.criterion_ = MultiTaskLoss(self.tasks_, self._resolved_task_weights())
         return self
 
     def get_split_datasets(self, X, y=None, **fit_params):
@@ -147,7 +140,7 @@ class NetHooksMixin:
             return dataset, None
         if self._eval_dataset is not None:
             return dataset, self._eval_dataset
-        strata = stratification_labels(dataset.y.numpy(), self.task_types_)
+        strata = stratification_labels(dataset.y.numpy(), self.tasks_)
         seed = int(torch.randint(np.iinfo(np.int32).max, ()).item())
         train, valid = validation_split(len(dataset), self.validation_fraction, strata, seed)
         return dataset.subset(torch.from_numpy(train)), dataset.subset(torch.from_numpy(valid))
@@ -168,10 +161,7 @@ class NetHooksMixin:
         return per_task, ~torch.isnan(targets).all(dim=0)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        targets, sample_weight = y_true
-        targets = targets.to(y_pred.device)
-        if sample_weight is not None:
-            sample_weight = sample_weight.to(y_pred.device)
+        targets, sample_weight = split_targets(y_true.to(y_pred.device), len(self.tasks_))
         per_task, labelled = self._task_losses(y_pred, targets, sample_weight, training)
         loss = self.criterion_.combine(per_task, labelled=labelled)
         # The network leaves the balancing loss of its last training forward here.
@@ -182,8 +172,8 @@ class NetHooksMixin:
         # One scalar read per step (skorch reads the loss once more to record it).
         if not math.isfinite(loss.item()):
             bad = [
-                f"{name!r} ({kind})"
-                for name, kind, value in zip(self.task_names_, self.task_types_, per_task)
+                f"{task.name_!r} ({task.kind})"
+                for task, value in zip(self.tasks_, per_task)
                 if not torch.isfinite(value)
             ]
             raise NonFiniteLossError(

@@ -64,6 +64,7 @@ REBUILT_ON_CHANGE = {
     "optimizer": "optimizer",
     "n_iter_no_change": "callbacks",
     "distributed": "callbacks",
+    "scoring": "callbacks",
 }
 
 

@@ -18,7 +18,6 @@ import torch
 from skorch.history import History
 
 from ._features import FeatureEncoder
-from ._fit_data import set_task_attributes
 from ._state import StateError, decode_value, encode_value
 from ._tasks import TargetEncoder
 from ._training import seeded_torch
@@ -28,7 +27,8 @@ FORMAT_VERSION = 1
 
 # Fitted components that carry state beyond the weights: attribute -> class with
 # get_state() / from_state(state).
-COMPONENTS = {"_target_encoder": TargetEncoder, "_feature_encoder": FeatureEncoder}
+# (In the order of the estimator's _keep_encoders.)
+COMPONENTS = {"_feature_encoder": FeatureEncoder, "_target_encoder": TargetEncoder}
 
 
 def save_model(model, path):
@@ -148,9 +148,10 @@ def load_model(path, *, device=None):
                 raise StateError("feature_names_in_ does not match n_features_in_.")
             model.feature_names_in_ = np.asarray(names, dtype=object)
         components = _field(document, "components", dict)
-        for name, component in COMPONENTS.items():
-            setattr(model, name, component.from_state(_field(components, name, dict)))
-        set_task_attributes(model, model._target_encoder)
+        model._keep_encoders(
+            *(component.from_state(_field(components, name, dict))
+              for name, component in COMPONENTS.items())
+        )
         stops_early = fitted.get("stops_early")
         if not isinstance(stops_early, bool):
             raise StateError("stops_early must be true or false.")

@@ -46,6 +46,11 @@ def encode_value(value, where="value"):
         return {"device": str(value)}
     if isinstance(value, type) and getattr(torch.optim, value.__name__, None) is value:
         return {"torch_optimizer": value.__name__}
+    from .tasks import Task  # tasks stores its own state with this codec
+
+    if isinstance(value, Task):
+        params = {key: encode_value(v, where) for key, v in value._params().items()}
+        return {"task": value.kind, "params": params}
     raise TypeError(
         f"{where}: cannot store a {type(value).__module__}.{type(value).__qualname__} "
         f"({value!r}) in the safe format, which holds numbers, strings, lists, tuples, "
@@ -96,7 +101,24 @@ def decode_value(data, where="value"):
         if not (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer)):
             raise StateError(f"{where}: {name!r} is not an optimizer in torch.optim.")
         return optimizer
+    if set(data) == {"task", "params"}:
+        return _decode_task(data, where)
     raise StateError(f"{where}: unexpected stored value {data!r}.")
+
+
+def _decode_task(data, where):
+    from .tasks import TASK_KINDS
+
+    kind, params = data["task"], _expect(data["params"], dict, where)
+    if kind not in TASK_KINDS:
+        raise StateError(f"{where}: unknown task kind {kind!r}.")
+    params = {key: decode_value(value, where) for key, value in params.items()}
+    try:
+        task = TASK_KINDS[kind](**params)
+        task._check_params()
+    except (TypeError, ValueError) as exc:
+        raise StateError(f"{where}: invalid {kind} task parameters {params} ({exc}).") from None
+    return task
 
 
 def _expect(value, kind, where):

@@ -1,135 +1,123 @@
-"""Task kinds: what ``tasks="auto"`` infers from a target column, and what a kind accepts.
+"""What ``tasks="auto"`` infers from a target column, and how ``tasks=`` maps to task objects.
 
 The rule lives here alone, so that the estimator, its docstring and the README describe one
-behaviour; :mod:`sk_mmoe._tasks` encodes the columns once their kinds are known.
+behaviour. It returns task objects of :mod:`sk_mmoe.tasks`; no kind name is compared here.
 """
 
 import numpy as np
 import pandas as pd
 
-TASK_KINDS = ("regression", "binary", "multiclass")
+from .tasks import (  # noqa: F401 (plain, plain_list: re-exported for messages)
+    Binary,
+    Multiclass,
+    Regression,
+    Task,
+    column_values_kind,
+    get_task,
+    plain,
+    plain_list,
+)
 
-# Integer targets are classes by scikit-learn's convention; past this many classes the
-# column is more likely a count or a measurement, so the user is told how to say so.
-MANY_CLASSES_WARNING = 20
+# Whole numbers are read as class codes only when they look like them: at most this many
+# distinct values, consecutive, and each value common (see _looks_like_codes).
+MAX_CODE_CLASSES = 10
+# A code's share of the labelled rows must reach this fraction of an even share (1 / k):
+# a count's tail (8 hospital stays, 9 doctor visits) is far rarer than any class of a
+# labelled data set one would train a classifier on.
+MIN_CODE_SHARE = 0.5
 
 
 class TaskKindWarning(UserWarning):
-    """A task kind was inferred that the user may not have meant.
+    """A task kind was inferred for a column whose values fit two kinds.
+
+    A numeric column of whole numbers may hold class codes or a quantity (a count, a
+    score); the warning names the column, the kind chosen, the alternative and the
+    ``tasks=`` argument that settles it.
 
     Examples
     --------
-    Integers are class labels by scikit-learn's convention; many distinct values suggest
-    a quantity instead:
-
     >>> import warnings
     >>> import numpy as np
     >>> from sk_mmoe import MMoERegressorClassifier, TaskKindWarning
-    >>> X, years = np.random.RandomState(0).normal(size=(90, 2)), np.arange(90) % 30
+    >>> X = np.random.RandomState(0).normal(size=(90, 2))
+    >>> visits = np.random.RandomState(1).poisson(2.0, size=90)
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
-    ...     model = MMoERegressorClassifier(max_epochs=1).fit(X, years)
+    ...     model = MMoERegressorClassifier(max_epochs=1).fit(X, visits)
     >>> caught[0].category is TaskKindWarning, model.task_types_
-    (True, ['multiclass'])
-    >>> MMoERegressorClassifier(tasks="regression", max_epochs=1).fit(X, years).task_types_
-    ['regression']
+    (True, ['regression'])
+    >>> MMoERegressorClassifier(tasks="poisson", max_epochs=1).fit(X, visits).task_types_
+    ['poisson']
     """
 
 
-def plain(value):
-    """A label as the Python value it holds, so messages show ``'no'``, not ``np.str_('no')``."""
-    return value.item() if isinstance(value, np.generic) else value
+def _classes(n_classes):
+    return Binary() if n_classes <= 2 else Multiclass()
 
 
-def plain_list(values):
-    """``values`` as a list of Python values, for messages."""
-    return [plain(v) for v in values]
-
-
-def _column_values_kind(values):
-    """Classify a column's values as "bool", "integer", "float", "complex" or "label".
-
-    Object columns are judged by what they hold, so a numpy object array that mixes a
-    float column with a string column still has a numeric column.
-    """
-    dtype = values.dtype
-    if isinstance(dtype, pd.CategoricalDtype):
-        return "label"
-    if pd.api.types.is_bool_dtype(dtype):
-        return "bool"
-    if pd.api.types.is_integer_dtype(dtype):
-        return "integer"
-    if pd.api.types.is_float_dtype(dtype):
-        return "float"
-    if pd.api.types.is_complex_dtype(dtype):
-        return "complex"
-    inferred = pd.api.types.infer_dtype(values, skipna=True)
-    return {
-        "boolean": "bool",
-        "integer": "integer",
-        "floating": "float",
-        "mixed-integer-float": "float",
-        "decimal": "float",
-        "complex": "complex",
-    }.get(inferred, "label")
-
-
-def _float_kind(column, labelled):
-    """``(kind, doubt)`` for a float column; ``doubt`` is None or what to tell the user."""
-    values = labelled.to_numpy(dtype=float)
-    unique = np.unique(values)
-    whole = np.isfinite(unique).all() and np.array_equal(unique, np.round(unique))
-    if not whole or len(unique) < 2:
-        return "regression", None
-    if len(unique) == 2 and set(unique.tolist()) == {0.0, 1.0}:
-        return "binary", None
+def _looks_like_codes(unique, counts, integer_storage, n_labelled):
+    """``None`` when whole numbers look like class codes, else the reason they do not."""
     n_classes = len(unique)
-    # Few distinct values, each seen twice on average, as class labels are; a handful of
-    # rows with distinct whole numbers says nothing, and stays regression.
-    if n_classes > MANY_CLASSES_WARNING or 2 * n_classes > len(values):
-        return "regression", None
-    shown = ", ".join(f"{v:g}" for v in unique[:3]) + (", ..." if n_classes > 3 else "")
-    # Class codes are dense (0, 1, 2 or 1..5); measurements such as grams or prices spread
-    # over a range far wider than their number of distinct values.
-    if unique[-1] - unique[0] + 1 <= 2 * n_classes:
-        kind = "binary" if n_classes == 2 else "multiclass"
-        # Missing values explain the floats: pandas stores integer labels with a NaN as
-        # float64. Without any, the column was floats to begin with, so say what we chose.
-        if column.isna().any():
-            return kind, None
-        return kind, (
-            f"holds whole-number floats with {n_classes} distinct values ({shown}) and was "
-            f"inferred as {kind!r}, like integer class labels. If it is a quantity, pass "
-            "tasks={%r: 'regression'}."
+    if not integer_storage:
+        return "floats without a missing value were stored as floats, as quantities are"
+    if n_classes > MAX_CODE_CLASSES:
+        return f"more than {MAX_CODE_CLASSES} distinct values"
+    if unique[-1] - unique[0] + 1 != n_classes:
+        return "the values are not consecutive codes"
+    rarest = int(np.argmin(counts))
+    if counts[rarest] < MIN_CODE_SHARE * n_labelled / n_classes:
+        share = counts[rarest] / n_labelled
+        return (
+            f"value {unique[rarest]:g} holds only {100 * share:.2g}% of the labelled rows, like the "
+            "tail of a count"
         )
-    return "regression", (
-        f"holds whole-number floats with only {n_classes} distinct values ({shown}) and "
-        "was inferred as 'regression', as they look like measurements. If they are "
-        "class labels, pass tasks={%r: 'multiclass'}."
+    return None
+
+
+def _whole_number_task(column, labelled, unique, counts, stored_as_float):
+    """``(task, doubt)`` for a column of whole numbers with at least 3 distinct values."""
+    # pandas stores integers with a missing value as float64: such floats are integers.
+    integer_storage = not stored_as_float or bool(column.isna().any())
+    reason = _looks_like_codes(unique, counts, integer_storage, len(labelled))
+    shown = ", ".join(f"{v:g}" for v in unique[:3]) + (", ..." if len(unique) > 3 else "")
+    values = f"whole numbers ({shown}; {len(unique)} distinct values)"
+    if reason is None:
+        return Multiclass(), (
+            f"holds {values} and was inferred as 'multiclass': few consecutive codes, each "
+            "common, as class labels are. If it is a quantity (a count or a score), pass "
+            "tasks={%r: 'regression'} (or 'poisson' for a count); pass "
+            "tasks={%r: 'multiclass'} to keep this choice without the warning."
+        )
+    return Regression(), (
+        f"holds {values} and was inferred as 'regression', a quantity such as a count or "
+        f"a score ({reason}). If they are class labels, pass tasks={{%r: 'multiclass'}}; "
+        "for a count, tasks={%r: 'poisson'} fits a count loss; pass "
+        "tasks={%r: 'regression'} to keep this choice without the warning."
     )
 
 
-def _integer_kind(labelled):
-    n_classes = labelled.nunique()
-    kind = "binary" if n_classes <= 2 else "multiclass"
-    if n_classes > MANY_CLASSES_WARNING:
-        return kind, (
-            f"holds integers with {n_classes} distinct values and was inferred as "
-            f"{kind!r}. If it is a quantity, pass tasks={{%r: 'regression'}}."
-        )
-    return kind, None
-
-
-def infer_kind_with_doubt(values):
-    """``(kind, doubt)``: the inferred kind and, in the ambiguous zone, a message template
-    (with ``%r`` for the column's name) saying what was chosen and how to override it."""
-    kind = _column_values_kind(values)
+def infer_task(values):
+    """``(task, doubt)``: the inferred task object and, for an ambiguous column, a message
+    template (``%r`` stands for the column's name) saying what was chosen and how to
+    choose otherwise."""
+    values_kind = column_values_kind(values)
     labelled = values[values.notna()]
-    if kind == "float":
-        return _float_kind(values, labelled)
-    if kind == "integer":
-        return _integer_kind(labelled)
-    return ("binary" if labelled.nunique() <= 2 else "multiclass"), None
+    if values_kind not in ("float", "integer"):
+        return _classes(labelled.nunique()), None
+    numbers = labelled.to_numpy(dtype=float)
+    unique, counts = np.unique(numbers, return_counts=True)
+    whole = np.isfinite(unique).all() and np.array_equal(unique, np.round(unique))
+    stored_as_float = values_kind == "float"
+    if len(unique) < 2 and not stored_as_float:
+        return Binary(), None  # one integer label: refused with "1 class", as labels are
+    if not whole or len(unique) < 2:
+        return Regression(), None
+    if len(unique) == 2:
+        return Binary(), None
+    if stored_as_float and 2 * len(unique) > len(numbers):
+        # A handful of rows with distinct whole numbers says nothing: a quantity.
+        return Regression(), None
+    return _whole_number_task(values, labelled, unique, counts, stored_as_float)
 
 
 def infer_task_kind(values):
@@ -139,21 +127,20 @@ def infer_task_kind(values):
 
     - bool, string, object or category values: ``"binary"`` with two classes,
       ``"multiclass"`` with more;
-    - integer values: the same (scikit-learn's convention for integer labels); with more
-      than 20 distinct values a :class:`TaskKindWarning` says how to ask for regression;
-    - float values with a fractional part: ``"regression"``;
-    - whole-number floats (``0.0, 1.0, 2.0``), as pandas stores integer labels that have a
-      missing value: classification, like integers, when they are few (at most 20
-      distinct values, and at most half as many as labelled rows) and dense class codes
-      (their range spans at most twice as many integers as there are distinct values),
-      e.g. {0, 1, 2} or {1, ..., 5}; otherwise ``"regression"``, as for measurements
-      such as grams, prices or years. Exactly {0, 1} is always ``"binary"``.
+    - numbers with a fractional part, or a single distinct value: ``"regression"``;
+    - whole numbers with two distinct values: ``"binary"``;
+    - whole numbers with three or more distinct values are ambiguous (class codes, or
+      a count or score): ``"multiclass"`` when they look like class codes, i.e. stored
+      as integers (an int column, or floats with a missing value, as pandas stores
+      integers with NaN), at most 10 distinct values, consecutive (such as 0, 1, 2 or
+      1..5), and each value holding at least half of an even share of the rows;
+      otherwise ``"regression"``. Fitting then issues a :class:`TaskKindWarning`
+      naming the column, the kind chosen and the ``tasks=`` argument for either kind.
 
-    In the ambiguous zone fitting issues a :class:`TaskKindWarning` naming the column and
-    the ``tasks`` override: few dense whole-number floats without any missing value
-    (classification chosen; with a missing value the floats are explained by pandas'
-    storage of integers), and few repeated whole-number floats that are not dense codes
-    (regression chosen).
+    The rule errs towards ``"regression"`` because the two mistakes differ: class codes
+    read as a quantity show at once (predictions such as 1.7, no ``predict_proba``),
+    while a count read as classes predicts plausible whole numbers that can be worse
+    than the training mean.
 
     Parameters
     ----------
@@ -172,14 +159,14 @@ def infer_task_kind(values):
     'regression'
     >>> infer_task_kind(pd.Series([0.0, 1.0, None]))
     'binary'
-    >>> infer_task_kind(pd.Series([2.0, 0.0, None, 1.0, 0.0, 2.0, 1.0]))  # ints with a NaN
+    >>> infer_task_kind(pd.Series([2, 0, 1, 0, 2, 1]))  # species codes
     'multiclass'
-    >>> infer_task_kind(pd.Series([1200.0, 1350.0, 980.0]))  # grams
+    >>> infer_task_kind(pd.Series([0] * 60 + [1] * 25 + [2] * 10 + [3] * 4 + [8]))  # stays
     'regression'
     >>> infer_task_kind(pd.Series(["low", "mid", "high"]))
     'multiclass'
     """
-    return infer_kind_with_doubt(values)[0]
+    return infer_task(values)[0].kind
 
 
 def per_task_values(param, value, names, default):
@@ -201,44 +188,19 @@ def per_task_values(param, value, names, default):
     return values
 
 
-def resolve_requested_kinds(tasks, names):
-    """Map the ``tasks`` parameter to one requested kind (or "auto") per column."""
-    if isinstance(tasks, str):
+def resolve_requested_tasks(tasks, names):
+    """Map the ``tasks`` parameter to one task object (or None, to infer) per column."""
+    if isinstance(tasks, (str, Task)):
         requested = [tasks] * len(names)
     else:
         requested = per_task_values("tasks", tasks, names, "auto")
-    for name, kind in zip(names, requested):
-        if kind != "auto" and kind not in TASK_KINDS:
-            raise ValueError(
-                f"tasks: task {name!r} has kind {kind!r}; allowed kinds are "
-                f"{('auto',) + TASK_KINDS}."
-            )
-    return requested
+    return [
+        None if isinstance(kind, str) and kind == "auto" else get_task(kind, f"tasks: task {name!r}")
+        for name, kind in zip(names, requested)
+    ]
 
 
-def check_kind_fits_column(name, kind, column):
-    """Raise a ValueError naming the column when its values cannot be a ``kind`` task."""
-    values_kind = _column_values_kind(column)
-    labelled = column[column.notna()]
-    if kind == "regression" and values_kind not in ("float", "integer"):
-        example = plain(labelled.iloc[0]) if len(labelled) else None
-        raise ValueError(
-            f"Task {name!r} is set to 'regression' but its column holds non-numeric "
-            f"values (e.g. {example!r}, dtype {column.dtype}); regression needs numbers. "
-            "Allowed kinds for this column: 'binary' or 'multiclass'."
-        )
-    if values_kind == "complex":
+def check_target_column(name, column):
+    """Refuse target values no task kind can learn (complex numbers)."""
+    if column_values_kind(column) == "complex":
         raise ValueError(f"Task {name!r}: complex values are not supported as targets.")
-    if kind == "regression":
-        return
-    n_classes = labelled.nunique()
-    if n_classes < 2:
-        raise ValueError(
-            f"Task {name!r} ({kind}) has 1 class ({plain(labelled.iloc[0])!r}) among its "
-            "labelled rows; a classification task needs at least 2 classes."
-        )
-    if kind == "binary" and n_classes > 2:
-        raise ValueError(
-            f"Task {name!r} is set to 'binary' but has {n_classes} classes; "
-            "use 'multiclass'."
-        )

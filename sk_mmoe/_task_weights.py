@@ -6,12 +6,6 @@ This module imports torch only.
 import torch
 from torch import nn
 
-# Kendall et al.'s factors on exp(-s): a Gaussian likelihood gives 1/(2 sigma^2) for
-# regression, a tempered softmax gives 1/sigma^2 for classification; both add log sigma,
-# which is s / 2 with s = log sigma^2.
-_FACTORS = {"regression": 0.5, "binary": 1.0, "multiclass": 1.0}
-
-
 class UncertaintyWeights(nn.Module):
     """Combine per-task losses with a learned log-variance per task.
 
@@ -24,7 +18,10 @@ class UncertaintyWeights(nn.Module):
 
     Parameters
     ----------
-    task_kinds : sequence of {"regression", "binary", "multiclass"}
+    factors : sequence of float
+        ``c_t`` of each task, its ``uncertainty_factor`` (:mod:`sk_mmoe.tasks`): Kendall et
+        al.'s factor on ``exp(-s)``, 1/2 for a Gaussian likelihood (squared error), whose
+        density gives ``1 / (2 sigma^2)``, and 1 for the other losses.
 
     Attributes
     ----------
@@ -35,20 +32,18 @@ class UncertaintyWeights(nn.Module):
     --------
     >>> import torch
     >>> from sk_mmoe._task_weights import UncertaintyWeights
-    >>> weighting = UncertaintyWeights(["regression", "binary"])
+    >>> weighting = UncertaintyWeights([0.5, 1.0])
     >>> weighting.weights().tolist()
     [0.5, 1.0]
     >>> weighting(torch.tensor([2.0, 0.5])).detach().item()
     1.5
     """
 
-    def __init__(self, task_kinds):
+    def __init__(self, factors):
         super().__init__()
-        kinds = list(task_kinds)
-        self.log_variance = nn.Parameter(torch.zeros(len(kinds)))
-        self.register_buffer(
-            "factors", torch.tensor([_FACTORS[kind] for kind in kinds], dtype=torch.float32)
-        )
+        factors = [float(f) for f in factors]
+        self.log_variance = nn.Parameter(torch.zeros(len(factors)))
+        self.register_buffer("factors", torch.tensor(factors, dtype=torch.float32))
 
     def weights(self):
         """The current weight ``c_t * exp(-s_t)`` of each task's loss, shape (n_tasks,)."""

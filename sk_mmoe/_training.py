@@ -1,29 +1,20 @@
-"""Training policy: seeding, batch size, early stopping, the validation split, convergence.
+"""Training policy: seeding and the batch size.
 
 The estimator asks these functions what to do; they hold the rules (and their reasons)
-that make the defaults work from ~150 to ~1M rows.
+that make the defaults work from ~150 to ~1M rows. Early stopping's rules are in
+``_early_stopping.py``.
 """
 
 from contextlib import contextmanager
 
 import numpy as np
 import torch
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
-from ._warnings import warn
-
-# Below this many training rows, "auto" trains without a hold-out: a 10% share would be
-# under 10 rows. From 100 rows on, stopping on a hold-out beat fixed epochs on the
-# validation rows of the panel's small tables (benchmarks/results/quality_selection.md).
-EARLY_STOPPING_MIN_ROWS = 100
 # "auto" batch size: enough optimizer steps per epoch on small data, 256 from 4,096 rows.
 MAX_AUTO_BATCH_SIZE = 256
 MIN_AUTO_BATCH_SIZE = 16
 STEPS_PER_EPOCH = 16
-# Relative improvement of the loss over the last epochs that counts as "still improving".
-CONVERGENCE_TOL = 1e-3
 
 
 @contextmanager
@@ -62,65 +53,3 @@ def resolve_batch_size(batch_size, n_samples):
     if batch_size == -1:
         return max(int(n_samples), 1)
     return int(batch_size)
-
-
-def uses_early_stopping(early_stopping, n_samples, has_eval_set):
-    """Whether to hold out validation rows and stop on them."""
-    if early_stopping == "auto":
-        return has_eval_set or n_samples >= EARLY_STOPPING_MIN_ROWS
-    return bool(early_stopping)
-
-
-def stratification_labels(y_encoded, task_kinds):
-    """Labels to stratify the validation split on: the first classification task's codes.
-
-    A missing label is its own stratum; with no classification task, None (random split).
-    """
-    for t, kind in enumerate(task_kinds):
-        if kind != "regression":
-            codes = y_encoded[:, t]
-            return np.where(np.isnan(codes), -1, codes).astype(np.int64)
-    return None
-
-
-def validation_split(n_samples, validation_fraction, strata, seed):
-    """Row indices ``(train, valid)`` for early stopping, stratified where possible."""
-    n_valid = int(np.ceil(validation_fraction * n_samples))
-    if n_samples - n_valid < 1:
-        raise ValueError(
-            f"early stopping holds out validation_fraction={validation_fraction} of "
-            f"{n_samples} rows, leaving none to train on; use more rows, a smaller "
-            "validation_fraction or early_stopping=False."
-        )
-    rows = np.arange(n_samples)
-    if strata is not None:
-        try:
-            return train_test_split(rows, test_size=n_valid, stratify=strata, random_state=seed)
-        except ValueError:
-            # A class with a single row cannot be stratified; fall back to a random split.
-            pass
-    return train_test_split(rows, test_size=n_valid, random_state=seed)
-
-
-def warn_if_not_converged(history, max_epochs, n_iter_no_change, early_stopping):
-    """Raise ``ConvergenceWarning`` when training ended at ``max_epochs`` still improving.
-
-    With early stopping: the best validation loss came in the last ``n_iter_no_change``
-    epochs of a run that used all ``max_epochs``. Without: the training loss of the last
-    ``n_iter_no_change`` epochs beat the best before them by more than 0.1%.
-    """
-    n_epochs = len(history)
-    if n_epochs < max_epochs or n_epochs <= n_iter_no_change:
-        return
-    key = "valid_loss" if early_stopping else "train_loss"
-    losses = np.asarray([epoch.get(key, np.nan) for epoch in history], dtype=float)
-    recent, before = np.nanmin(losses[-n_iter_no_change:]), np.nanmin(losses[:-n_iter_no_change])
-    if not recent < before - CONVERGENCE_TOL * abs(before):
-        return
-    what = "validation" if early_stopping else "training"
-    warn(
-        f"Training stopped at max_epochs={max_epochs} while the {what} loss was still "
-        f"improving ({before:.4g} -> {recent:.4g} over the last {n_iter_no_change} "
-        "epochs). Increase max_epochs (or lr) to let it converge.",
-        ConvergenceWarning,
-    )

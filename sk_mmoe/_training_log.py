@@ -15,9 +15,11 @@ class TrainingLog(PrintLog):
     """skorch's epoch table, compact: one number per task for per-task values, and
     colours only on a terminal.
 
-    Columns: ``epoch``, ``train_loss``, ``valid_loss`` (with early stopping), any
-    scores user callbacks record, ``gate_entropy`` (one value per task) and ``dur``
-    (seconds). The gate utilisation matrices stay in ``history_``.
+    The first line names each task and its kind. Columns: ``epoch``, ``train_loss``,
+    ``valid_loss`` and, with early stopping, ``valid_score`` (with ``scoring``) and each
+    task's validation metric (``valid_<task>_<metric>``), any scores user callbacks
+    record, ``gate_entropy`` (one value per task) and ``dur`` (seconds). The gate
+    utilisation matrices stay in ``history_``.
 
     Parameters
     ----------
@@ -36,6 +38,7 @@ class TrainingLog(PrintLog):
     >>> X = np.random.RandomState(0).normal(size=(50, 3))
     >>> model = MMoERegressorClassifier(n_experts=2, max_epochs=2, verbose=1, random_state=0)
     >>> _ = model.fit(X, X[:, :2])  # doctest: +ELLIPSIS +NORMALIZE_WHITESPACE
+    tasks: 0 regression, 1 regression
       epoch    train_loss    gate_entropy     dur
     -------  ------------  --------------  ------
           1  ...
@@ -58,11 +61,19 @@ class TrainingLog(PrintLog):
         self.color_ = bool(color)
         return self
 
+    def on_train_begin(self, net, **kwargs):
+        # What each target is trained as, before any number: a count trained as classes
+        # must be visible at a glance.
+        tasks = getattr(net, "tasks_", None)
+        if tasks and len(net.history) <= 1:
+            self._sink("tasks: " + ", ".join(f"{task.name_!r} {task.kind}" for task in tasks), net.verbose)
+
     def _sorted_keys(self, keys):
-        # Losses and scores first, as in skorch's table; the diagnostics before ``dur``.
+        # Losses first, then scores, as in skorch's table; the diagnostics before ``dur``.
         keys = super()._sorted_keys(keys)
+        head = [key for key in ("epoch", "train_loss", "valid_loss", "valid_score") if key in keys]
         tail = [key for key in ("gate_entropy", "dur") if key in keys]
-        return [key for key in keys if key not in tail] + tail
+        return head + [key for key in keys if key not in head + tail] + tail
 
     def format_row(self, row, key, color):
         value = row[key]

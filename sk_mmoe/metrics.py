@@ -5,6 +5,7 @@ Rows whose label is missing (NaN/None) for a task are left out of that task's sc
 
 
 import numpy as np
+import torch
 from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import _num_samples, check_is_fitted
@@ -12,15 +13,16 @@ from sklearn.utils.validation import _num_samples, check_is_fitted
 from ._warnings import warn
 
 
-def _accuracy(y_true, y_pred, sample_weight, classes):
+def _accuracy(y_true, y_pred, sample_weight, task):
     return skm.accuracy_score(y_true, y_pred, sample_weight=sample_weight)
 
 
-def _balanced_accuracy(y_true, y_pred, sample_weight, classes):
+def _balanced_accuracy(y_true, y_pred, sample_weight, task):
     return skm.balanced_accuracy_score(y_true, y_pred, sample_weight=sample_weight)
 
 
-def _roc_auc(y_true, proba, sample_weight, classes):
+def _roc_auc(y_true, proba, sample_weight, task):
+    classes = task.classes_
     if len(classes) == 2:
         return skm.roc_auc_score(y_true == classes[1], proba[:, 1], sample_weight=sample_weight)
     return skm.roc_auc_score(
@@ -28,52 +30,114 @@ def _roc_auc(y_true, proba, sample_weight, classes):
     )
 
 
-def _average_precision(y_true, proba, sample_weight, classes):
+def _average_precision(y_true, proba, sample_weight, task):
     return skm.average_precision_score(
-        y_true == classes[1], proba[:, 1], sample_weight=sample_weight
+        y_true == task.classes_[1], proba[:, 1], sample_weight=sample_weight
     )
 
 
-def _log_loss(y_true, proba, sample_weight, classes):
-    return skm.log_loss(y_true, proba, sample_weight=sample_weight, labels=classes)
+def _log_loss(y_true, proba, sample_weight, task):
+    return skm.log_loss(y_true, proba, sample_weight=sample_weight, labels=task.classes_)
 
 
-def _regression(metric):
-    def score(y_true, y_pred, sample_weight, classes):
-        return metric(y_true.astype(float), y_pred.astype(float), sample_weight=sample_weight)
+def _quantity(metric, **task_params):
+    """A regression metric; ``task_params`` maps the metric's keyword arguments to the
+    task's attribute holding them (e.g. ``power="tweedie_power"``)."""
+
+    def score(y_true, y_pred, sample_weight, task):
+        kwargs = {key: getattr(task, attribute) for key, attribute in task_params.items()}
+        return metric(
+            y_true.astype(float), y_pred.astype(float), sample_weight=sample_weight, **kwargs
+        )
 
     return score
 
 
-# name: (function, task kinds it applies to, input it needs, greater is better)
+def _is_quantity(task):
+    return not task.is_classifier
+
+
+def _is_classifier(task):
+    return task.is_classifier
+
+
+def _has_two_classes(task):
+    return task.is_classifier and len(task.classes_) == 2
+
+
+def _has_log_link(task):
+    # Deviances need positive predictions, which only the log-link tasks guarantee.
+    return getattr(task, "tweedie_power", None) is not None
+
+
+def _is_gamma_like(task):
+    return getattr(task, "tweedie_power", None) == 2.0
+
+
+# name: (function, the tasks it applies to, input it needs, greater is better)
 METRICS = {
-    "r2": (_regression(skm.r2_score), {"regression"}, "predict", True),
-    "mean_squared_error": (_regression(skm.mean_squared_error), {"regression"}, "predict", False),
+    "r2": (_quantity(skm.r2_score), _is_quantity, "predict", True),
+    "mean_squared_error": (_quantity(skm.mean_squared_error), _is_quantity, "predict", False),
     "root_mean_squared_error": (
-        _regression(skm.root_mean_squared_error), {"regression"}, "predict", False
+        _quantity(skm.root_mean_squared_error), _is_quantity, "predict", False
     ),
-    "mean_absolute_error": (_regression(skm.mean_absolute_error), {"regression"}, "predict", False),
-    "accuracy": (_accuracy, {"binary", "multiclass"}, "predict", True),
-    "balanced_accuracy": (_balanced_accuracy, {"binary", "multiclass"}, "predict", True),
-    "roc_auc": (_roc_auc, {"binary", "multiclass"}, "proba", True),
-    "average_precision": (_average_precision, {"binary"}, "proba", True),
-    "log_loss": (_log_loss, {"binary", "multiclass"}, "proba", False),
+    "mean_absolute_error": (_quantity(skm.mean_absolute_error), _is_quantity, "predict", False),
+    "mean_pinball_loss": (
+        _quantity(skm.mean_pinball_loss, alpha="quantile_level"), _is_quantity, "predict", False
+    ),
+    "mean_poisson_deviance": (
+        _quantity(skm.mean_poisson_deviance), _has_log_link, "predict", False
+    ),
+    "mean_gamma_deviance": (_quantity(skm.mean_gamma_deviance), _is_gamma_like, "predict", False),
+    "mean_tweedie_deviance": (
+        _quantity(skm.mean_tweedie_deviance, power="tweedie_power"), _has_log_link, "predict", False
+    ),
+    "accuracy": (_accuracy, _is_classifier, "predict", True),
+    "balanced_accuracy": (_balanced_accuracy, _is_classifier, "predict", True),
+    "roc_auc": (_roc_auc, _is_classifier, "proba", True),
+    "average_precision": (_average_precision, _has_two_classes, "proba", True),
+    "log_loss": (_log_loss, _is_classifier, "proba", False),
 }
-DEFAULT_METRIC = {"regression": "r2", "binary": "accuracy", "multiclass": "accuracy"}
 
 
-def _metric_for(task, kind, metric):
-    name = metric.get(task, DEFAULT_METRIC[kind]) if isinstance(metric, dict) else metric
-    name = DEFAULT_METRIC[kind] if name is None else name
+def _metric_for(task, metric):
+    """The metric name for fitted ``task`` from ``metric`` (None, a name or a dict)."""
+    name = metric.get(task.name_) if isinstance(metric, dict) else metric
+    name = task.default_metric if name is None else name
     if name not in METRICS:
-        raise ValueError(f"metric {name!r} for task {task!r} is unknown; allowed: {sorted(METRICS)}.")
-    if kind not in METRICS[name][1]:
-        allowed = sorted(m for m, spec in METRICS.items() if kind in spec[1])
         raise ValueError(
-            f"metric {name!r} does not apply to task {task!r}, a {kind} task; metrics for "
-            f"{kind} tasks: {allowed}. Pass a dict {{task: metric}} to choose per task."
+            f"metric {name!r} for task {task.name_!r} is unknown; allowed: {sorted(METRICS)}."
+        )
+    if not METRICS[name][1](task):
+        allowed = sorted(m for m, spec in METRICS.items() if spec[1](task))
+        raise ValueError(
+            f"metric {name!r} does not apply to task {task.name_!r}, a {task.kind} task; "
+            f"metrics for this task: {allowed}. Pass a dict {{task: metric}} to choose per task."
         )
     return name
+
+
+def score_outputs(task, name, raw, encoded, weight=None):
+    """Metric ``name`` of fitted ``task`` from raw network outputs ``(n, n_outputs)`` and
+    encoded targets ``(n,)`` (NaN where missing): how validation rows are scored during
+    training, where the labels are already encoded. None when no row is labelled."""
+    encoded = np.asarray(encoded)
+    keep = ~np.isnan(encoded)
+    if not keep.any():
+        return None
+    raw = torch.as_tensor(raw)[torch.from_numpy(keep)]
+    function, _, needs, _ = METRICS[name]
+    if needs == "proba":
+        prediction = task.proba_raw(raw).numpy()
+    else:
+        prediction = task.decode(task.predict_raw(raw).numpy())
+    weight = None if weight is None else np.asarray(weight)[keep]
+    return float(function(task.decode_targets(encoded[keep]), prediction, weight, task))
+
+
+def greater_is_better(name):
+    """Whether a higher value of metric ``name`` is better."""
+    return METRICS[name][3]
 
 
 def task_scores(estimator, X, y, metric=None, sample_weight=None, tasks=None):
@@ -87,13 +151,19 @@ def task_scores(estimator, X, y, metric=None, sample_weight=None, tasks=None):
     y : array-like or DataFrame
         True targets, in the same form as at fit; missing labels are ignored.
     metric : str, dict or None, default=None
-        None scores regression tasks with ``"r2"`` and classification tasks with
-        ``"accuracy"``. A str applies one metric to every task; a dict
-        ``{task: metric}`` chooses per task (tasks left out get the default). Names:
-        ``"r2"``, ``"mean_squared_error"``, ``"root_mean_squared_error"``,
-        ``"mean_absolute_error"``, ``"accuracy"``, ``"balanced_accuracy"``,
-        ``"roc_auc"``, ``"average_precision"`` (binary), ``"log_loss"``.
-    sample_weight : array-like of shape (n_samples,), default=None
+        None scores each task with its kind's default: ``"r2"`` for quantities (every
+        kind but binary and multiclass, as scikit-learn's regressors score whatever
+        their loss) and ``"accuracy"`` for classes. A str applies one metric to every
+        task; a dict ``{task: metric}`` chooses per task (tasks left out get the
+        default). Names: ``"r2"``, ``"mean_squared_error"``,
+        ``"root_mean_squared_error"``, ``"mean_absolute_error"``,
+        ``"mean_pinball_loss"`` (at a quantile task's ``alpha``, else 0.5),
+        ``"mean_poisson_deviance"``, ``"mean_tweedie_deviance"`` (at the task's power)
+        and ``"mean_gamma_deviance"`` (poisson, tweedie and gamma tasks; gamma only for
+        the last), ``"accuracy"``, ``"balanced_accuracy"``, ``"roc_auc"``,
+        ``"average_precision"`` (two classes), ``"log_loss"``.
+    sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), default=None
+        Row weights, or a weight per row and task (columns in the fitted task order).
     tasks : list or None, default=None
         The tasks to score; None scores all of them.
 
@@ -128,8 +198,8 @@ def task_scores(estimator, X, y, metric=None, sample_weight=None, tasks=None):
         raise ValueError(
             f"tasks {unknown} are not fitted tasks; the fitted tasks are {model.task_names_}."
         )
-    kinds = dict(zip(model.task_names_, model.task_types_))
-    needs = {task: METRICS[_metric_for(task, kinds[task], metric)][2] for task in chosen}
+    fitted = dict(zip(model.task_names_, encoder.tasks_))
+    needs = {task: METRICS[_metric_for(fitted[task], metric)][2] for task in chosen}
     # Predict through the public methods, so a Pipeline's preprocessing runs too.
     predicted = probas = None
     if "predict" in needs.values():
@@ -138,38 +208,38 @@ def task_scores(estimator, X, y, metric=None, sample_weight=None, tasks=None):
         probas = estimator.predict_proba(X)
         probas = probas if isinstance(probas, list) else [probas]
     scores = {}
-    for t, (task, kind) in enumerate(kinds.items()):
-        if task not in chosen:
+    for t, (name, task) in enumerate(fitted.items()):
+        if name not in chosen:
             continue
-        name = _metric_for(task, kind, metric)
-        function = METRICS[name][0]
+        metric_name = _metric_for(task, metric)
+        function = METRICS[metric_name][0]
         y_true = truth.iloc[:, t].to_numpy()
         keep = ~truth.iloc[:, t].isna().to_numpy()
-        classes = model.classes_[t]
-        if needs[task] == "proba":
+        if needs[name] == "proba":
             prediction = probas[t]
             _, unseen = encoder.encode_labels(t, y_true)
             unseen &= keep
             if unseen.any():
                 warn(
-                    f"Task {task!r}: {unseen.sum()} row(s) hold labels not seen at fit; "
-                    f"they have no predicted probability and are left out of {name!r}.",
+                    f"Task {name!r}: {unseen.sum()} row(s) hold labels not seen at fit; "
+                    f"they have no predicted probability and are left out of {metric_name!r}.",
                     UserWarning,
                 )
                 keep &= ~unseen
         else:
             prediction = predicted.iloc[:, t].to_numpy()
         if not keep.any():
-            raise ValueError(f"Task {task!r} has no labelled rows in y to score.")
+            raise ValueError(f"Task {name!r} has no labelled rows in y to score.")
         y_kept = y_true[keep]
-        if kind != "regression":
-            y_kept = _as_label_array(y_kept, classes)
-        scores[task] = float(
+        if task.is_classifier:
+            y_kept = _as_label_array(y_kept, task.classes_)
+        task_weight = None if weight is None else (weight if weight.ndim == 1 else weight[:, t])
+        scores[name] = float(
             function(
                 y_kept,
                 prediction[keep],
-                None if weight is None else weight[keep],
-                classes,
+                None if task_weight is None else task_weight[keep],
+                task,
             )
         )
     return scores
@@ -187,11 +257,11 @@ def _check_lengths(X, truth, sample_weight):
     if sample_weight is None:
         return None
     weight = np.asarray(sample_weight, dtype=float)
-    if weight.shape != (n_rows,):
+    if weight.shape not in ((n_rows,), (n_rows, truth.shape[1])):
         raise ValueError(
             "Found input variables with inconsistent numbers of samples: X has "
             f"{n_rows} rows but sample_weight has shape {weight.shape}; it needs one "
-            "weight per row."
+            f"weight per row, or shape ({n_rows}, {truth.shape[1]}) for one per row and task."
         )
     return weight
 
@@ -254,15 +324,46 @@ def make_task_scorer(task, metric=None):
                              f"{sorted('neg_' + m for m, s in METRICS.items() if not s[3])}.")
     if metric is not None and metric not in METRICS:
         raise ValueError(f"metric {metric!r} is unknown; allowed: {sorted(METRICS)}.")
-    return _TaskScorer(task, metric)
+    return TaskScorer(task, metric)
 
 
-class _TaskScorer:
+class TaskScorer:
+    """A scorer for one task of a multi-task model; made by :func:`make_task_scorer`.
+
+    Called as ``scorer(estimator, X, y, sample_weight=None)`` by scikit-learn's model
+    selection, it predicts ``X`` and scores the task's column of ``y``. Called by a skorch
+    callback (``EpochScoring(scorer, lower_is_better=False)``) with the validation
+    dataset of a fit, it scores the network's outputs on those rows against their
+    encoded labels; ``y`` is then ignored.
+    """
+
     def __init__(self, task, metric):
         self.task = task
         self.metric = metric
 
-    def __call__(self, estimator, X, y, sample_weight=None):
+    def metric_for(self, model):
+        """The metric's name for fitted ``model`` (the task's default when None)."""
+        return _metric_for(_fitted_task(model, self.task), {self.task: self.metric})
+
+    def sign(self, model):
+        """+1 when the metric grows with quality, -1 for a loss (negated, as ``neg_*``)."""
+        return 1.0 if greater_is_better(self.metric_for(model)) else -1.0
+
+    def __call__(self, estimator, X, y=None, sample_weight=None):
+        from ._data import TensorBatchDataset  # the encoded rows of a fit
+
+        if isinstance(X, TensorBatchDataset):
+            model = estimator  # in training: fitted encoders, no fitted attributes yet
+            t = model.task_names_.index(self.task)
+            raw = model.forward(X).numpy()[:, t, : model.tasks_[t].n_outputs]
+            weight = X.sample_weight
+            if weight is not None:
+                weight = (weight if weight.dim() == 1 else weight[:, t]).numpy()
+            score = score_outputs(
+                model.tasks_[t], self.metric_for(model), raw, X.y[:, t].numpy(), weight
+            )
+            return np.nan if score is None else self.sign(model) * score
+        model = _final_model(estimator)
         score = task_scores(
             estimator,
             X,
@@ -271,10 +372,15 @@ class _TaskScorer:
             sample_weight=sample_weight,
             tasks=[self.task],
         )[self.task]
-        model = _final_model(estimator)
-        kind = model.task_types_[model.task_names_.index(self.task)]
-        name = self.metric or DEFAULT_METRIC[kind]
-        return score if METRICS[name][3] else -score
+        return self.sign(model) * score
 
     def __repr__(self):
         return f"make_task_scorer({self.task!r}, {self.metric!r})"
+
+
+def _fitted_task(model, name):
+    if name not in model.task_names_:
+        raise ValueError(
+            f"task {name!r} is not a fitted task; the fitted tasks are {model.task_names_}."
+        )
+    return model.tasks_[model.task_names_.index(name)]

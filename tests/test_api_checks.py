@@ -58,7 +58,7 @@ def test_predict_proba_on_regression_only_says_why():
     model = MMoERegressorClassifier(n_experts=2, max_epochs=1, random_state=0)
     model.fit(X, X[:, :2])
     assert not hasattr(model, "predict_proba")
-    with pytest.raises(AttributeError, match=r"every task of this model is a regression task \(0, 1\)"):
+    with pytest.raises(AttributeError, match=r"every task of this model predicts a quantity \(0, 1\)"):
         model.predict_proba(X)
     # Unfitted, it exists and raises NotFittedError when called, as scikit-learn expects.
     assert hasattr(MMoERegressorClassifier(), "predict_proba")

@@ -71,7 +71,7 @@ def test_binary_on_three_classes(mixed_data, small_params):
 
 def test_unknown_kind(mixed_data, small_params):
     X, y = mixed_data
-    with pytest.raises(ValueError, match="'churn' has kind 'ordinal'; allowed kinds"):
+    with pytest.raises(ValueError, match=r"task 'churn': 'ordinal' is not a task kind; allowed are the names \['absolute_error', 'binary',"):
         MMoERegressorClassifier(**small_params, tasks={"churn": "ordinal"}).fit(X, y)
 
 

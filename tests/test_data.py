@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from sk_mmoe._data import SparseRows, TensorBatchDataset
+from sk_mmoe._data import SparseRows, TensorBatchDataset, split_targets
 
 
 @pytest.fixture
@@ -30,6 +30,7 @@ def test_a_subset_keeps_features_sparse_and_aligned(matrix):
     dataset = TensorBatchDataset(SparseRows.from_scipy(matrix), y, torch.ones(40))
     subset = dataset.subset(torch.tensor([7, 2, 30]))
     assert isinstance(subset.X, SparseRows) and len(subset) == 3
-    X, (targets, weights) = subset.batch(slice(None))
+    X, packed = subset.batch(slice(None))
+    targets, weights = split_targets(packed, n_tasks=1)
     torch.testing.assert_close(X.to_dense(), torch.from_numpy(matrix[[7, 2, 30]].toarray()))
     assert targets[:, 0].tolist() == [7.0, 2.0, 30.0] and weights.tolist() == [1.0] * 3

@@ -49,10 +49,13 @@ def test_predict_keeps_the_index_of_a_dataframe_X(mixed_data, small_params):
 def test_output_forms_follow_y(mixed_data, small_params):
     X, y = mixed_data
     params = dict(small_params, max_epochs=2)
-    # Stacking turns the integer labels of "segment" into floats: still classes, with a
-    # warning that names the override.
-    with pytest.warns(TaskKindWarning, match=r"Target column 1 .*tasks=\{1: 'regression'\}"):
-        two_d = MMoERegressorClassifier(**params).fit(X, y[["amount", "segment"]].to_numpy())
+    # Stacking turns the integer labels of "segment" into floats, which read as a
+    # quantity; the warning names the override, which keeps them classes.
+    stacked = y[["amount", "segment"]].to_numpy()
+    with pytest.warns(TaskKindWarning, match=r"Target column 1 .*tasks=\{1: 'multiclass'\}"):
+        guessed = MMoERegressorClassifier(**params).fit(X, stacked)
+    assert guessed.task_types_ == ["regression", "regression"]
+    two_d = MMoERegressorClassifier(**params, tasks={1: "multiclass"}).fit(X, stacked)
     pred = two_d.predict(X)
     assert isinstance(pred, np.ndarray) and pred.shape == (400, 2)
     assert two_d.task_names_ == [0, 1]

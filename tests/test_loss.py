@@ -1,15 +1,23 @@
 import pickle
 
 import numpy as np
+import pandas as pd
 import torch
 
 import sk_mmoe._tasks
 from sk_mmoe import MMoERegressorClassifier
 from sk_mmoe._loss import MultiTaskLoss
+from sk_mmoe.tasks import Binary, Multiclass, Regression
+
+
+def _fitted(*tasks):
+    """Tasks fitted on small columns: multiclass on 3 classes."""
+    columns = {Multiclass: [0, 1, 2], Binary: [0, 1]}
+    return [task.fit(t, pd.Series(columns.get(type(task), [0.0, 1.0]))) for t, task in enumerate(tasks)]
 
 
 def test_loss_masks_missing_labels():
-    loss = MultiTaskLoss(["regression", "binary", "multiclass"], [1, 1, 3], [1.0, 1.0, 1.0])
+    loss = MultiTaskLoss(_fitted(Regression(), Binary(), Multiclass()), [1.0, 1.0, 1.0])
     outputs = torch.randn(4, 3, 3)
     targets = torch.tensor(
         [[0.5, 1.0, 2.0], [np.nan, 0.0, np.nan], [1.0, np.nan, 0.0], [np.nan, np.nan, np.nan]]
@@ -28,7 +36,7 @@ def test_loss_masks_missing_labels():
 
 
 def test_a_batch_without_labels_for_a_task_adds_zero():
-    loss = MultiTaskLoss(["regression", "binary"], [1, 1], [1.0, 1.0])
+    loss = MultiTaskLoss(_fitted(Regression(), Binary()), [1.0, 1.0])
     outputs = torch.randn(3, 2, 1, requires_grad=True)
     targets = torch.tensor([[np.nan, 1.0], [np.nan, 0.0], [np.nan, 1.0]])
     per_task = loss.per_task(outputs, targets)
@@ -40,7 +48,7 @@ def test_a_batch_without_labels_for_a_task_adds_zero():
 
 
 def test_loss_weights_samples_and_tasks():
-    loss = MultiTaskLoss(["regression", "regression"], [1, 1], [2.0, 0.5])
+    loss = MultiTaskLoss(_fitted(Regression(), Regression()), [2.0, 0.5])
     outputs = torch.zeros(2, 2, 1)
     targets = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
     weights = torch.tensor([3.0, 1.0])

@@ -6,11 +6,12 @@ import torch
 
 from sk_mmoe import MMoERegressorClassifier
 from sk_mmoe._loss import MultiTaskLoss
+from sk_mmoe.tasks import Regression
 from sk_mmoe._task_weights import UncertaintyWeights
 
 
 def test_uncertainty_loss_follows_kendall_et_al():
-    weighting = UncertaintyWeights(["regression", "binary", "multiclass"])
+    weighting = UncertaintyWeights([0.5, 1.0, 1.0])
     with torch.no_grad():
         weighting.log_variance.copy_(torch.tensor([0.4, -0.3, 1.0]))
     losses = torch.tensor([2.0, 0.7, 1.1])
@@ -24,7 +25,7 @@ def test_uncertainty_loss_follows_kendall_et_al():
 
 
 def test_log_variance_optimum_weighs_a_task_by_half_its_inverse_loss():
-    weighting = UncertaintyWeights(["regression", "binary"])
+    weighting = UncertaintyWeights([0.5, 1.0])
     losses = torch.tensor([4.0, 0.25])
     optimizer = torch.optim.SGD(weighting.parameters(), lr=0.5)
     for _ in range(300):
@@ -35,7 +36,7 @@ def test_log_variance_optimum_weighs_a_task_by_half_its_inverse_loss():
 
 
 def test_a_task_without_labels_in_the_batch_leaves_its_log_variance_alone():
-    loss = MultiTaskLoss(["regression", "regression"], [1, 1], "uncertainty")
+    loss = MultiTaskLoss([Regression(), Regression()], "uncertainty")
     outputs = torch.zeros(4, 2, 1, requires_grad=True)
     targets = torch.tensor([[2.0, np.nan]] * 4)
     per_task = loss.per_task(outputs, targets)

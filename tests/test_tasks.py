@@ -46,17 +46,17 @@ def test_object_array_mixing_numbers_and_strings_keeps_numeric_columns():
     y[:, 0] = [1.5, 2.5, 0.1, 9.0]
     y[:, 1] = ["a", "b", "a", "c"]
     encoder = TargetEncoder().fit(y)
-    assert [s.kind for s in encoder.specs_] == ["regression", "multiclass"]
+    assert [s.kind for s in encoder.tasks_] == ["regression", "multiclass"]
 
 
 def test_tasks_parameter_forms():
     y = pd.DataFrame({"a": [0, 1, 2, 1], "b": [0.0, 1.0, 0.0, 1.0]})
-    assert [s.kind for s in TargetEncoder("regression").fit(y).specs_] == ["regression"] * 2
-    assert [s.kind for s in TargetEncoder(["regression", "multiclass"]).fit(y).specs_] == [
+    assert [s.kind for s in TargetEncoder("regression").fit(y).tasks_] == ["regression"] * 2
+    assert [s.kind for s in TargetEncoder(["regression", "multiclass"]).fit(y).tasks_] == [
         "regression",
         "multiclass",
     ]
-    assert [s.kind for s in TargetEncoder({"b": "regression"}).fit(y).specs_] == [
+    assert [s.kind for s in TargetEncoder({"b": "regression"}).fit(y).tasks_] == [
         "multiclass",
         "regression",
     ]
@@ -76,7 +76,7 @@ def test_encode_standardises_regression_and_indexes_classes():
     np.testing.assert_allclose(encoded[[0, 1, 3], 0], np.array([-1, 0, 1]) * np.sqrt(1.5), rtol=1e-6)
     assert np.isnan(encoded[2, 0]) and np.isnan(encoded[1, 1])
     assert encoded[[0, 2, 3], 1].tolist() == [1.0, 0.0, 1.0]
-    assert list(encoder.specs_[1].classes) == ["a", "b"]
+    assert list(encoder.tasks_[1].classes_) == ["a", "b"]
     pd.testing.assert_frame_equal(y, before)
 
 
@@ -115,7 +115,7 @@ def test_labels_of_different_types_do_not_collide():
 
 
 def _fit_kinds(y, **kwargs):
-    return [s.kind for s in TargetEncoder(**kwargs).fit(y).specs_]
+    return [s.kind for s in TargetEncoder(**kwargs).fit(y).tasks_]
 
 
 def test_integer_labels_with_a_missing_value_stay_classification():
@@ -123,18 +123,22 @@ def test_integer_labels_with_a_missing_value_stay_classification():
     y = pd.DataFrame({"c": np.arange(60) % 3, "r": np.linspace(0, 1, 60)})
     y.loc[0, "c"] = np.nan
     assert y["c"].dtype == np.float64
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", TaskKindWarning)  # the common case stays quiet
+    # Whole numbers are ambiguous: the warning says which kind was chosen and how to
+    # choose the other.
+    with pytest.warns(TaskKindWarning, match=r"'c' .*'multiclass'.*tasks=\{'c': 'regression'\}"):
         encoder = TargetEncoder().fit(y)
-    assert [s.kind for s in encoder.specs_] == ["multiclass", "regression"]
-    assert encoder.specs_[0].classes.tolist() == [0.0, 1.0, 2.0]
+    assert [s.kind for s in encoder.tasks_] == ["multiclass", "regression"]
+    assert encoder.tasks_[0].classes_.tolist() == [0.0, 1.0, 2.0]
 
 
-def test_whole_number_floats_without_missing_values_warn_with_the_override():
+def test_whole_number_floats_without_missing_values_are_scores_and_warn_with_the_override():
     y = pd.DataFrame({"rating": np.arange(40) % 5 + 1.0})
-    message = r"'rating' holds whole-number floats with 5 distinct.*tasks=\{'rating': 'regression'\}"
+    message = (
+        r"'rating' holds whole numbers \(1, 2, 3, ...; 5 distinct values\) and was inferred as "
+        r"'regression'.*tasks=\{'rating': 'multiclass'\}"
+    )
     with pytest.warns(TaskKindWarning, match=message):
-        assert _fit_kinds(y) == ["multiclass"]
+        assert _fit_kinds(y) == ["regression"]
     with warnings.catch_warnings():
         warnings.simplefilter("error", TaskKindWarning)  # an explicit kind is not doubted
         assert _fit_kinds(y, tasks={"rating": "regression"}) == ["regression"]
@@ -143,7 +147,7 @@ def test_whole_number_floats_without_missing_values_warn_with_the_override():
 def test_repeated_measurements_warn_that_they_could_be_classes():
     grams = pd.DataFrame({"grams": np.tile([250.0, 500.0, 1000.0], 10)})
     message = (
-        r"'grams' .*3 distinct values \(250, 500, 1000\).*'regression'"
+        r"'grams' .*\(250, 500, 1000; 3 distinct values\).*'regression'"
         r".*tasks=\{'grams': 'multiclass'\}"
     )
     with pytest.warns(TaskKindWarning, match=message):
@@ -171,9 +175,9 @@ def test_measurements_stay_regression_without_a_warning(values):
 def test_regression_scaling_survives_extreme_magnitudes(magnitude):
     values = np.array([1.0, 2.0, 3.0, 4.0, np.nan]) * magnitude
     encoder = TargetEncoder().fit(values)
-    spec = encoder.specs_[0]
-    assert spec.mean == pytest.approx(2.5 * magnitude)
-    assert spec.scale == pytest.approx(np.std([1.0, 2.0, 3.0, 4.0]) * magnitude)
+    task = encoder.tasks_[0]
+    assert task.location_ == pytest.approx(2.5 * magnitude)
+    assert task.scale_ == pytest.approx(np.std([1.0, 2.0, 3.0, 4.0]) * magnitude)
     encoded = encoder.transform(values)
     standard = (np.arange(1, 5) - 2.5) / np.std([1, 2, 3, 4])
     np.testing.assert_allclose(encoded[:4, 0], standard, rtol=1e-6)
@@ -232,3 +236,36 @@ def test_object_array_predictions_keep_each_columns_label_type():
     assert [type(v) for v in predicted[0]] == [float, int, bool]
     numeric = TargetEncoder().fit(np.array([[0.5, 1.0], [1.5, 0.0], [2.5, 1.0]]))
     assert numeric.assemble(numeric.decode(outputs[:, :2])).dtype == np.float64
+
+
+_RNG = np.random.RandomState(0)
+
+
+@pytest.mark.parametrize(
+    "values, kind",
+    [
+        # Counts: a tail of rare values, or too many values, or floats without NaN.
+        (pd.Series(_RNG.poisson(2.0, size=90)), "regression"),
+        (pd.Series(np.minimum(_RNG.geometric(0.6, size=500) - 1, 8)), "regression"),  # stays
+        (pd.Series(_RNG.poisson(6.0, size=300)), "regression"),
+        (pd.Series(_RNG.randint(12, 19, size=200).astype(float)), "regression"),  # schooling
+        # Class codes: few, consecutive, each common; integers, or floats with a NaN.
+        (pd.Series(np.repeat([0, 1, 2], 50)), "multiclass"),
+        (pd.Series(np.r_[np.repeat([1.0, 2.0, 3.0, 4.0], 20), np.nan]), "multiclass"),
+    ],
+)
+def test_whole_numbers_are_ambiguous_and_always_warn(values, kind):
+    with pytest.warns(TaskKindWarning) as caught:
+        assert _fit_kinds(values.rename("v")) == [kind]
+    other = "multiclass" if kind == "regression" else "regression"
+    message = str(caught[0].message)
+    assert f"inferred as '{kind}'" in message
+    assert f"tasks={{'v': '{other}'}}" in message and f"tasks={{'v': '{kind}'}}" in message
+
+
+def test_labels_and_fractional_numbers_do_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TaskKindWarning)
+        assert _fit_kinds(pd.Series(["a", "b", "c", "a"])) == ["multiclass"]
+        assert _fit_kinds(pd.Series([0, 1, 1, 0])) == ["binary"]
+        assert _fit_kinds(pd.Series([0.5, 1.25, 3.0])) == ["regression"]

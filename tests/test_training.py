@@ -8,13 +8,14 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from sk_mmoe import MMoERegressorClassifier
-from sk_mmoe._training import (
+from sk_mmoe._early_stopping import (
     EARLY_STOPPING_MIN_ROWS,
-    resolve_batch_size,
     stratification_labels,
     uses_early_stopping,
     validation_split,
 )
+from sk_mmoe._training import resolve_batch_size
+from sk_mmoe.tasks import Binary, Regression
 
 
 def test_auto_batch_size_gives_small_data_enough_steps():
@@ -37,12 +38,12 @@ def test_validation_split_is_stratified_and_keeps_missing_labels_as_a_stratum():
     y = np.full((1000, 2), np.nan, dtype=np.float32)
     y[:, 0] = np.random.RandomState(0).normal(size=1000)  # regression: not used
     y[:900, 1] = np.r_[np.zeros(850), np.ones(50)]  # 5% positives, 10% missing
-    strata = stratification_labels(y, ["regression", "binary"])
+    strata = stratification_labels(y, [Regression(), Binary()])
     train, valid = validation_split(1000, 0.1, strata, seed=0)
     assert len(valid) == 100 and len(np.intersect1d(train, valid)) == 0
     assert (strata[valid] == 1).sum() == 5
     assert (strata[valid] == -1).sum() == 10
-    assert stratification_labels(y[:, :1], ["regression"]) is None
+    assert stratification_labels(y[:, :1], [Regression()]) is None
 
 
 def test_a_single_member_class_falls_back_to_a_random_split():

@@ -23,6 +23,9 @@ def test_table_is_compact_and_keeps_matrices_in_history(capsys):
     X, y = data()
     model = MMoERegressorClassifier(**TINY, verbose=1).fit(X, y)
     lines = capsys.readouterr().out.splitlines()
+    # Each task's kind first (the integer codes of "c" are classes, with a warning).
+    assert lines[0] == "tasks: 'r' regression, 'b' binary, 'c' multiclass"
+    lines = lines[1:]
     assert lines[0].split() == ["epoch", "train_loss", "gate_entropy", "dur"]
     assert len(lines) == 2 + 3
     assert max(map(len, lines)) < 80
@@ -38,7 +41,11 @@ def test_validation_loss_column_and_no_colour_codes_off_a_terminal(capsys):
     X, y = data()
     MMoERegressorClassifier(**dict(TINY, early_stopping=True), verbose=1).fit(X, y)
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split() == ["epoch", "train_loss", "valid_loss", "gate_entropy", "dur"]
+    # Each task's validation metric (R², accuracy) follows the validation loss.
+    assert out.splitlines()[1].split() == [
+        "epoch", "train_loss", "valid_loss", "valid_b_accuracy", "valid_c_accuracy",
+        "valid_r_r2", "gate_entropy", "dur",
+    ]
     assert "\x1b[" not in out  # pytest's captured stdout is not a terminal
 
 
@@ -64,4 +71,5 @@ def test_log_lines_go_to_a_custom_sink():
     X, y = data()
     lines = []
     MMoERegressorClassifier(**TINY, verbose=1, callbacks__print_log__sink=lines.append).fit(X, y)
-    assert len(lines) == 5 and "\x1b[" not in "".join(lines)
+    assert len(lines) == 6 and "\x1b[" not in "".join(lines)
+    assert lines[0] == "tasks: 'r' regression, 'b' binary, 'c' multiclass"
