@@ -1,9 +1,11 @@
 """Data-parallel throughput: training rows per second of 1 vs 2 ranks (``distributed=True``,
 torchrun, gloo on CPU), one torch thread each, on the same data and global batch.
 
-Beside them, one process with 2 torch threads: the other way to spend two cores. The
-configurations run alternately, a few rounds, and each ratio is the median of its rounds'
-ratios, so that load from other users of a shared machine moves them alike.
+With ``--threads``, also one process with 2 torch threads: the other way to spend two
+cores (on a busy machine its threads wait for each other, and one run took minutes where
+the others took seconds). The configurations run alternately, a few rounds, and each
+ratio is the median of its rounds' ratios, so that load from other users of a shared
+machine moves them alike.
 
     python benchmarks/scale.py            # writes benchmarks/results/scale.md
     python benchmarks/scale.py --smoke    # seconds, for CI
@@ -24,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
-FULL = dict(rows=50_000, features=20, epochs=3, rounds=3, batch_sizes=[256, 1024])
+FULL = dict(rows=50_000, features=20, epochs=3, rounds=3, batch_sizes=[256, 2048])
 SMOKE = dict(rows=4_000, features=5, epochs=1, rounds=1, batch_sizes=[256])
 REPO = Path(__file__).resolve().parents[1]
 
@@ -70,7 +72,7 @@ def _launch(config):
     return result
 
 
-def configurations(device):
+def configurations(device, with_threads=False):
     """(label, ranks, threads per rank) to compare; the first is the reference."""
     import torch
 
@@ -79,21 +81,24 @@ def configurations(device):
         return [("1 process, 1 GPU", 1, 1)] + (
             [("2 ranks (NCCL), 1 GPU each", 2, 1)] if gpus >= 2 else []
         )
-    return [("1 process, 1 thread", 1, 1), ("2 ranks (gloo), 1 thread each", 2, 1),
-            ("1 process, 2 threads", 1, 2)]
+    return [("1 process, 1 thread", 1, 1), ("2 ranks (gloo), 1 thread each", 2, 1)] + (
+        [("1 process, 2 threads", 1, 2)] if with_threads else []
+    )
 
 
 def main(argv=None):
     parser = _common.parser(__doc__.splitlines()[0])
     parser.add_argument("--worker", help=argparse_hidden())
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--threads", action="store_true",
+                        help="also one process with 2 torch threads (CPU)")
     args = parser.parse_args(argv)
     if args.worker:
         return worker(json.loads(args.worker))
     sizes = SMOKE if args.smoke else FULL
     started = time.perf_counter()
     load_before = os.getloadavg()
-    configs = configurations(args.device)
+    configs = configurations(args.device, args.threads)
     rows, results = [], {}
     for batch_size in sizes["batch_sizes"]:
         runs = {label: [] for label, _, _ in configs}

@@ -6,7 +6,7 @@ from benchmarks.scale import main
 @pytest.mark.distributed
 def test_scale_benchmark_smoke(tmp_path):
     # Starts torchrun: a `distributed` test, run by `make test-distributed`.
-    ratios = main(["--smoke", "--out", str(tmp_path)])
+    ratios = main(["--smoke", "--threads", "--out", str(tmp_path)])
     assert set(ratios) == {"256:1 process, 1 thread", "256:2 ranks (gloo), 1 thread each",
                            "256:1 process, 2 threads"}
     assert ratios["256:1 process, 1 thread"] == 1.0
