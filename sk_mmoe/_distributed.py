@@ -92,7 +92,7 @@ def join(device, timeout):
             f"The process group uses the nccl backend, which needs device='cuda'; got "
             f"device={str(device)!r}. Use a gloo group for CPU training."
         )
-    return Run(dist.get_rank(), dist.get_world_size(), device, backend, timeout)
+    return Run(dist.get_rank(), dist.get_world_size(), device, backend)
 
 
 def looks_like_peer_failure(exc):
@@ -122,9 +122,8 @@ class Run:
     It lives only while ``fit`` runs; the fitted estimator keeps none of it.
     """
 
-    def __init__(self, rank, world, device, backend, timeout):
+    def __init__(self, rank, world, device, backend):
         self.rank, self.world, self.device = rank, world, device
-        self.timeout = timeout
         # Collectives of small bookkeeping tensors run where the backend can: NCCL needs
         # CUDA tensors, gloo takes CPU ones.
         self.comm_device = device if backend == "nccl" else torch.device("cpu")
@@ -133,6 +132,10 @@ class Run:
         # and the number of labels of all its rows (on every rank).
         self.global_batch_size = None
         self.batch_totals = None
+        # While validation batches are sharded: the network's outputs of each rank's
+        # share are gathered into the whole batch's.
+        self.gathering = False
+        self.valid_dataset = None
 
     def all_gather(self, values):
         """Every rank's copy of ``values`` (1-D float64 or int64), as a (world, n) tensor."""
@@ -181,6 +184,17 @@ class Run:
         parts = summed.split([t.numel() for t in tensors])
         return [part.reshape(t.shape) for part, t in zip(parts, tensors)]
 
+    def gather_rows(self, local):
+        """The whole global batch's rows of ``local`` (this rank's share, as
+        :class:`RankBatches` cut it), in the batch's order, on every rank."""
+        base, extra = divmod(self.global_batch_size, self.world)
+        sizes = [base + 1] * extra + [base] * (self.world - extra)
+        padded = local.new_zeros((max(sizes), *local.shape[1:]), device=self.comm_device)
+        padded[:len(local)] = local.to(self.comm_device)
+        parts = [torch.empty_like(padded) for _ in range(self.world)]
+        dist.all_gather(parts, padded)
+        return torch.cat([part[:size] for part, size in zip(parts, sizes)]).to(local.device)
+
     def epoch_means(self, values, check):
         """The mean over ranks of ``values`` (1-D float64), and whether the ranks' ``check``
         values (1-D float64, which must agree) differ; one collective."""
@@ -223,7 +237,11 @@ class _TrainingForward(torch.nn.Module):
 class RankBatches:
     """This rank's share of every global batch, drawn from one permutation shared by all.
 
-    It stands where :class:`~sk_mmoe._data.BatchSlicer` does in training. Each global
+    It stands where :class:`~sk_mmoe._data.BatchSlicer` does in training, and in
+    validation with ``gather=True``: then each batch holds this rank's share of the
+    features and the *whole* batch's targets, and :attr:`Run.gathering` tells the
+    estimator to gather the network's outputs (:meth:`Run.gather_rows`), so that the
+    validation loss and metrics are computed once, on all rows, on every rank. Each global
     batch of ``batch_size`` rows is cut into ``world`` nearly equal parts
     (``torch.tensor_split``); every rank runs the same number of steps. The permutation
     comes from ``generator``, which every rank starts in the same state.
@@ -235,21 +253,24 @@ class RankBatches:
     batch_size : int
         The global batch.
     run : Run
-    generator : torch.Generator
-        Where the permutation comes from.
+    generator : torch.Generator or None
+        Where the permutation comes from; not used without ``shuffle``.
     label_weights : callable
         ``(targets, sample_weight) -> (batch, n_tasks)`` weights of rows in each task's
         loss, summed over each global batch into :attr:`Run.batch_totals`.
     shuffle : bool, default=True
+    gather : bool, default=False
     """
 
-    def __init__(self, dataset, batch_size, run, generator, label_weights, shuffle=True):
+    def __init__(self, dataset, batch_size, run, generator, label_weights, shuffle=True,
+                 gather=False):
         self.dataset = dataset
         self.batch_size = batch_size
         self.run = run
         self.generator = generator
         self.label_weights = label_weights
         self.shuffle = shuffle
+        self.gather = gather
 
     def __len__(self):
         return -(-len(self.dataset) // self.batch_size)
@@ -260,13 +281,22 @@ class RankBatches:
             order = torch.randperm(n_samples, generator=self.generator)
         else:
             order = torch.arange(n_samples)
-        for start in range(0, n_samples, self.batch_size):
-            rows = order[start:start + self.batch_size]
-            targets = self.dataset.y[rows]
-            weights = self.dataset.sample_weight
-            self.run.global_batch_size = len(rows)
-            self.run.batch_totals = (
-                self.label_weights(targets, None if weights is None else weights[rows]).sum(0),
-                targets.isnan().logical_not().sum(0),
-            )
-            yield self.dataset.batch(torch.tensor_split(rows, self.run.world)[self.run.rank])
+        self.run.gathering = self.gather
+        try:
+            for start in range(0, n_samples, self.batch_size):
+                rows = order[start:start + self.batch_size]
+                targets = self.dataset.y[rows]
+                weights = self.dataset.sample_weight
+                self.run.global_batch_size = len(rows)
+                self.run.batch_totals = (
+                    self.label_weights(targets, None if weights is None else weights[rows]).sum(0),
+                    targets.isnan().logical_not().sum(0),
+                )
+                X, batch_targets = self.dataset.batch(
+                    torch.tensor_split(rows, self.run.world)[self.run.rank]
+                )
+                if self.gather:
+                    batch_targets = self.dataset.batch(rows)[1]
+                yield X, batch_targets
+        finally:
+            self.run.gathering = False

@@ -58,7 +58,7 @@ class EpochSync(Callback):
     """The epoch's training loss of the whole data, the same on every rank: the mean of
     the ranks' values (each rank's batch losses are its share of the global batch's, times
     the world size), in one collective that also checks that the ranks still hold the same
-    weights. (The validation loss, from all validation rows on every rank, is averaged
+    weights. (The validation loss, of all validation rows on every rank, is averaged
     alike: the same value.)
 
     It runs right after skorch computes the epoch's losses, before the diagnostics and
@@ -159,13 +159,26 @@ class DistributedFitMixin:
             del module.importance_reduce
             run.unwrap()
 
+    def get_split_datasets(self, X, y=None, **fit_params):
+        dataset_train, dataset_valid = super().get_split_datasets(X, y, **fit_params)
+        run = self.__dict__.get("_distributed_run")
+        if run is not None:
+            run.valid_dataset = dataset_valid
+        return dataset_train, dataset_valid
+
     def get_iterator(self, dataset, training=False):
         iterator = super().get_iterator(dataset, training=training)
         run = self.__dict__.get("_distributed_run")
-        if run is None or run.ddp is None or not training:
-            # Every rank evaluates all validation rows, in order: the validation loss and
-            # the per-task metrics (ValidationScores) are then the same on every rank.
+        if run is None or run.ddp is None:
             return iterator
+        if not training:
+            if dataset is None or dataset is not run.valid_dataset:
+                return iterator  # a prediction during fit sees every row
+            # Each rank computes the outputs of its share of every validation batch; the
+            # whole batch's outputs, gathered, give the loss and per-task metrics on all
+            # rows, the same on every rank.
+            return RankBatches(dataset, iterator.batch_size, run, None,
+                               self.criterion_.label_weights, shuffle=False, gather=True)
         # One permutation stream for all ranks, from the state every rank shares now; the
         # per-row randomness after it (gate dropout) differs by rank.
         generator = torch.Generator()
@@ -176,8 +189,11 @@ class DistributedFitMixin:
 
     def infer(self, x, **fit_params):
         run = self.__dict__.get("_distributed_run")
-        if run is None or run.ddp is None or not self.module_.training:
+        if run is None or run.ddp is None:
             return super().infer(x, **fit_params)
+        if not self.module_.training:
+            outputs = super().infer(x, **fit_params)
+            return run.gather_rows(outputs) if run.gathering else outputs
         return run.ddp(to_tensor(x, device=self.device), **fit_params)
 
     def _task_losses(self, y_pred, targets, sample_weight, training):
@@ -193,7 +209,8 @@ class DistributedFitMixin:
     def on_batch_end(self, net, batch=None, training=False, **kwargs):
         super().on_batch_end(net, batch=batch, training=training, **kwargs)
         run = self.__dict__.get("_distributed_run")
-        if run is not None and run.ddp is not None and training:
-            # The epoch's train_loss weighs each batch by its size: the global batch's, as
-            # the rank's loss is its share of the global batch's (times the world size).
-            self.history.record_batch("train_batch_size", run.global_batch_size)
+        if run is not None and run.ddp is not None and (training or run.gathering):
+            # The epoch's losses weigh each batch by its size: the global batch's, as the
+            # loss is the global batch's (in training, this rank's share times the world).
+            prefix = "train" if training else "valid"
+            self.history.record_batch(f"{prefix}_batch_size", run.global_batch_size)

@@ -201,9 +201,9 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
         (``device="cuda"`` then means the GPU of ``LOCAL_RANK``); without either they
         raise :class:`~sk_mmoe.DistributedTrainingError`. Every rank passes the same
         full ``X`` and ``y`` (checked) and trains on its share of every global batch of
-        ``batch_size`` rows, so the model does not depend on the number of ranks; every
-        rank evaluates all validation rows. After ``fit`` every rank holds the same
-        ordinary fitted model.
+        ``batch_size`` rows (of the validation rows alike), so the model does not depend
+        on the number of ranks. After ``fit`` every rank holds the same ordinary fitted
+        model.
         Only rank 0 prints and warns.
     distributed_timeout : float > 0, default=600.0
         Seconds a rank waits for the others when forming the process group and, for a

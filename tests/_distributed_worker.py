@@ -45,6 +45,9 @@ def make_data(n_rows, seed=0):
     return X, y, sample_weight
 
 
+VALID_METRICS = ("valid_value_r2", "valid_flag_accuracy", "valid_level_accuracy")
+
+
 def make_model(case, distributed):
     params = dict(n_experts=4, expert_layer_sizes=(16,), tower_layer_sizes=(8,),
                   gate_dropout=0.0, max_epochs=40, n_iter_no_change=3, random_state=0,
@@ -53,11 +56,20 @@ def make_model(case, distributed):
     return MMoERegressorClassifier(distributed=distributed, **params)
 
 
+def train(model, case, X, y, sample_weight):
+    """``fit``, then ``partial_fit`` for ``case["partial_fit_epochs"]`` more epochs."""
+    sample_weight = sample_weight if case.get("weighted") else None
+    model.fit(X, y, sample_weight=sample_weight)
+    if case.get("partial_fit_epochs"):
+        model.set_params(max_epochs=case["partial_fit_epochs"])
+        model.partial_fit(X, y, sample_weight=sample_weight)
+
+
 def fit_case(case, distributed):
-    """The case's model fitted on its data, and the data."""
+    """The case's model trained on its data, and the data."""
     X, y, sample_weight = make_data(case["n_rows"])
     model = make_model(case, distributed)
-    model.fit(X, y, sample_weight=sample_weight if case.get("weighted") else None)
+    train(model, case, X, y, sample_weight)
     return model, X
 
 
@@ -77,6 +89,9 @@ def summary(model, X):
         "valid_loss": np.array([e.get("valid_loss", np.nan) for e in history]),
         "gate_balance_loss": np.array([e.get("gate_balance_loss", np.nan) for e in history]),
         "gate_entropy": np.array(history[:, "gate_entropy"]),
+        # The per-task validation metrics (valid_<task>_<metric>), one column each.
+        "valid_metrics": np.array([[epoch.get(key, np.nan) for key in VALID_METRICS]
+                                   for epoch in history]),
         "n_iter": model.n_iter_,
         "task_weights": model.task_weights_,
     }
@@ -109,7 +124,7 @@ def main(cases, out_dir):
         X, y, sample_weight = make_data(case["n_rows"], seed=case.get("data_seeds", [0, 0])[rank])
         started = time.time()
         try:
-            model.fit(X, y, sample_weight=sample_weight if case.get("weighted") else None)
+            train(model, case, X, y, sample_weight)
         except Exception as exc:  # the test reads what each rank saw
             (out_dir / f"{case['name']}-rank{rank}.error").write_text(
                 f"{type(exc).__name__}\n{time.time() - started:.1f}\n{exc}"

@@ -40,8 +40,9 @@ EQUALITY_CASES = [
     {"name": "uncertainty", "n_rows": 931,
      "params": {"architecture": "ple", "task_weights": "uncertainty", "gate_balance": 0.05,
                 "batch_size": 32, "numeric_embedding": "periodic", "max_epochs": 8}},
-    # 901 rows, batch 50: the last global batch has one row, so rank 1 gets none.
-    {"name": "empty_share", "n_rows": 901, "weighted": True,
+    # 901 rows, batch 50: the last global batch has one row, so rank 1 gets none; then
+    # partial_fit continues the distributed training.
+    {"name": "empty_share", "n_rows": 901, "weighted": True, "partial_fit_epochs": 2,
      "params": {"architecture": "cgc", "batch_size": 50, "early_stopping": False,
                 "max_epochs": 3, "gate_balance": 0.1}},
 ]
@@ -124,7 +125,7 @@ def test_two_ranks_equal_one_process_with_the_same_global_batch(case, two_rank_r
     # ... the one-process model, to float rounding.
     np.testing.assert_allclose(rank0["parameters"], single["parameters"], rtol=0, atol=1e-5)
     np.testing.assert_allclose(rank0["predictions"], single["predictions"], rtol=0, atol=1e-5)
-    for key in ("train_loss", "valid_loss", "gate_balance_loss", "gate_entropy"):
+    for key in ("train_loss", "valid_loss", "valid_metrics", "gate_balance_loss", "gate_entropy"):
         np.testing.assert_allclose(rank0[key], single[key], rtol=1e-5, atol=1e-7, err_msg=key)
         np.testing.assert_array_equal(rank0[key], rank1[key], err_msg=key)
     np.testing.assert_allclose(rank0["task_weights"], single["task_weights"], rtol=1e-5)
@@ -143,10 +144,12 @@ def test_two_ranks_equal_one_process_with_the_same_global_batch(case, two_rank_r
 
 
 @pytest.mark.distributed
-def test_early_stopping_and_balance_loss_are_exercised(two_rank_results):
+def test_early_stopping_balance_loss_and_metrics_are_exercised(two_rank_results):
     rank0, _ = two_rank_results[0]["default"]
     assert int(rank0["n_iter"]) < 40  # stopped early, on both ranks alike (above)
     assert np.all(rank0["gate_balance_loss"] > 0)
+    # Validation (101 rows, batches of 64 split over 2 ranks) gave every task's metric.
+    assert np.isfinite(rank0["valid_metrics"]).all()
 
 
 @pytest.mark.distributed
