@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_parameter_constraints,
 )
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._api_checks import (
     available_unless,
@@ -489,6 +489,23 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
             "shared" if t is None else self.task_names_[t] for t in self.module_.expert_owner
         ]
 
+    def _validated_features(self, X, *, reset):
+        """``X`` checked as scikit-learn checks it: with ``reset`` this records
+        ``n_features_in_`` (and ``feature_names_in_``), else it checks ``X`` against them.
+        A DataFrame comes back as it is (the feature encoder converts it column by
+        column), an array or sparse matrix as float32."""
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, reset=reset, skip_check_array=True)
+            return X
+        return validate_data(
+            self,
+            X,
+            reset=reset,
+            accept_sparse=("csr", "csc", "coo"),
+            dtype=np.float32,
+            ensure_all_finite="allow-nan",
+        )
+
     def _keep_encoders(self, features, targets):
         """Keep the fitted encoders and set the task attributes the targets determine."""
         self._feature_encoder = features
@@ -511,12 +528,10 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
         prepare_continuation(self, caller)
         dataset, _, _ = training_dataset(self, X, y, sample_weight, reset=False)
         self._eval_dataset = eval_set_dataset(self, eval_set)
-        if caller == "partial_fit":
-            stops_early = self.early_stopping is True
-        else:
-            stops_early = uses_early_stopping(
-                self.early_stopping, len(dataset), self._eval_dataset is not None
-            )
+        stops_early = uses_early_stopping(
+            self.early_stopping, len(dataset), self._eval_dataset is not None,
+            partial_fit=caller == "partial_fit",
+        )
         if stops_early != getattr(self, "_stops_early", False):
             # Early stopping is decided per call; its callback follows the decision.
             self._stops_early = stops_early
@@ -599,7 +614,7 @@ class MMoERegressorClassifier(HTMLReprMixin, DistributedFitMixin, NetHooksMixin,
         if self.__sklearn_is_fitted__():
             return self._continue_training(X, y, sample_weight, "partial_fit")
         self.initialized_ = False
-        self._stops_early = self.early_stopping is True
+        self._stops_early = uses_early_stopping(self.early_stopping, None, False, partial_fit=True)
         self._eval_dataset = None
         self._train(self._fitted_training_data(X, y, sample_weight))
         return self

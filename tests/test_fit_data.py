@@ -116,3 +116,25 @@ def test_callers_weights_are_not_changed():
     before = weights.copy()
     MMoERegressorClassifier(**SMALL, class_weight="balanced").fit(X, y, sample_weight=weights)
     np.testing.assert_array_equal(weights, before)
+
+
+def test_only_the_estimator_writes_its_fitted_attributes():
+    # As in scikit-learn: encoders return what they learned and the estimator's own
+    # methods store it (load_model, which builds a model from a file, aside).
+    import ast
+    from pathlib import Path
+
+    import sk_mmoe
+
+    writers = []
+    for path in Path(sk_mmoe.__file__).parent.rglob("*.py"):
+        if path.name in ("_estimator.py", "_net_hooks.py", "_persistence.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = node.targets if isinstance(node, ast.Assign) else []
+            for target in targets:
+                if (isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name)
+                        and target.value.id in ("estimator", "model", "net")
+                        and target.attr.endswith("_")):
+                    writers.append(f"{path.name}:{node.lineno} {target.value.id}.{target.attr}")
+    assert writers == []
