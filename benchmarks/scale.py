@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
-FULL = dict(rows=50_000, features=20, epochs=3, rounds=3, batch_sizes=[256, 2048])
+FULL = dict(rows=50_000, features=20, epochs=3, rounds=3, batch_sizes=[256, 1024, 4096])
 SMOKE = dict(rows=4_000, features=5, epochs=1, rounds=1, batch_sizes=[256])
 REPO = Path(__file__).resolve().parents[1]
 
