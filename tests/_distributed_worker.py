@@ -17,10 +17,20 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import scipy.sparse
 import torch
 
 from sk_mmoe import MMoERegressorClassifier, load_model, save_model
 from skorch.callbacks import Callback
+
+
+def case_data(case, rank=0):
+    """``make_data`` for a case: ``case["data_seeds"][rank]`` seeds it, and with
+    ``case["sparse"]`` the numeric columns become a CSR matrix."""
+    X, y, sample_weight = make_data(case["n_rows"], seed=case.get("data_seeds", [0, 0])[rank])
+    if case.get("sparse"):
+        X = scipy.sparse.csr_matrix(X[["a", "b", "c"]].fillna(0.0).clip(lower=0.0).to_numpy())
+    return X, y, sample_weight
 
 
 def make_data(n_rows, seed=0):
@@ -67,7 +77,7 @@ def train(model, case, X, y, sample_weight):
 
 def fit_case(case, distributed):
     """The case's model trained on its data, and the data."""
-    X, y, sample_weight = make_data(case["n_rows"])
+    X, y, sample_weight = case_data(case)
     model = make_model(case, distributed)
     train(model, case, X, y, sample_weight)
     return model, X
@@ -121,7 +131,7 @@ def main(cases, out_dir):
         model = make_model(case, distributed=True)
         if case.get("stop_rank") == rank:
             model.set_params(callbacks=[StopAtEpoch(case["at_epoch"], case["how"])])
-        X, y, sample_weight = make_data(case["n_rows"], seed=case.get("data_seeds", [0, 0])[rank])
+        X, y, sample_weight = case_data(case, rank)
         started = time.time()
         try:
             train(model, case, X, y, sample_weight)
