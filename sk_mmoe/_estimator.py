@@ -27,6 +27,7 @@ from ._api_checks import (
     no_classification_task,
 )
 from ._data import BatchSlicer, TensorBatchDataset
+from ._distributed_fit import DistributedFitMixin, in_distributed_session
 from ._embeddings import NUMERIC_EMBEDDINGS
 from ._frames import PredictOutputMixin
 from ._fit_data import eval_set_dataset, training_dataset
@@ -58,6 +59,7 @@ class MMoERegressorClassifier(
     PredictOutputMixin,
     ScheduleStateMixin,
     HTMLReprMixin,
+    DistributedFitMixin,
     NetHooksMixin,
     NeuralNet,
 ):
@@ -203,6 +205,24 @@ class MMoERegressorClassifier(
         network for ``max_epochs`` more epochs, as ``partial_fit`` does (skorch's
         meaning): ``y`` must have the fitted tasks and only labels seen at the first
         fit. When False, every ``fit`` starts from a new network.
+    distributed : bool, default=False
+        Data-parallel training on ``torch.distributed`` (DistributedDataParallel) in
+        every process a launcher started (``torchrun``, Ray Train, Spark's
+        TorchDistributor, SLURM). ``fit`` and ``partial_fit`` join the process group
+        already formed, or form it from the launcher's environment (``RANK``,
+        ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``): gloo on CPU, NCCL on CUDA
+        (``device="cuda"`` then means the GPU of ``LOCAL_RANK``); without either they
+        raise :class:`~sk_mmoe.DistributedTrainingError`. Every rank passes the same
+        full ``X`` and ``y`` (checked) and trains on its share of every global batch of
+        ``batch_size`` rows (of the validation rows alike), so the model does not depend
+        on the number of ranks. After ``fit`` every rank holds the same ordinary fitted
+        model.
+        Only rank 0 prints and warns.
+    distributed_timeout : float > 0, default=600.0
+        Seconds a rank waits for the others when forming the process group and, for a
+        group that ``fit`` formed, in every collective: a rank that died or stopped
+        answering ends the fit on the others with ``DistributedTrainingError`` instead of
+        a hang. A group formed by your own ``init_process_group`` keeps its timeout.
     **kwargs
         skorch's routed parameters: ``optimizer__*``, ``callbacks__*``,
         ``iterator_train__*``, ``iterator_valid__*``.
@@ -330,6 +350,8 @@ class MMoERegressorClassifier(
         "verbose": ["verbose"],
         "callbacks": [None, list, StrOptions({"disable"})],
         "warm_start": ["boolean"],
+        "distributed": ["boolean"],
+        "distributed_timeout": [Interval(Real, 0, None, closed="neither")],
     }
 
     def __init__(
@@ -362,6 +384,8 @@ class MMoERegressorClassifier(
         verbose=0,
         callbacks=None,
         warm_start=False,
+        distributed=False,
+        distributed_timeout=600.0,
         **kwargs,
     ):
         check_constructor_kwargs(type(self).__name__, self._own_param_names(), kwargs)
@@ -403,6 +427,8 @@ class MMoERegressorClassifier(
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
+        self.distributed = distributed
+        self.distributed_timeout = distributed_timeout
 
     # -- parameters ----------------------------------------------------------------
 
@@ -460,11 +486,12 @@ class MMoERegressorClassifier(
         continuing = self.__sklearn_is_fitted__()
         try:
             seed = training_seed(self.random_state, getattr(self, "n_iter_", 0))
-            with seeded_torch(seed, self.device):
+            with seeded_torch(self._shared_seed(seed), self.device):
                 if not self.initialized_:
                     self.initialize()
                     remember_build(self)
-                NeuralNet.partial_fit(self, dataset)
+                with self._distributed_training(dataset):
+                    NeuralNet.partial_fit(self, dataset)
         except BaseException:
             # A model that was fitted stays usable after a failed call; its epoch count
             # then includes the epoch cut short, as history_ does.
@@ -534,6 +561,7 @@ class MMoERegressorClassifier(
             self._eval_dataset = None
         return self
 
+    @in_distributed_session
     def fit(self, X, y, sample_weight=None, eval_set=None):
         """Initialise the network and train it on ``X`` and ``y``.
 
@@ -580,6 +608,7 @@ class MMoERegressorClassifier(
         )
         return self
 
+    @in_distributed_session
     def partial_fit(self, X, y, sample_weight=None):
         """Train for ``max_epochs`` more epochs, without re-initialising a fitted network.
 

@@ -73,6 +73,7 @@ APPLIED_IN_PLACE = ("gate_dropout", "gate_dropout_mode", "gate_temperature", "ga
 REBUILT_ON_CHANGE = {
     "optimizer": "optimizer",
     "n_iter_no_change": "callbacks",
+    "distributed": "callbacks",
     "scoring": "callbacks",
 }
 # Every parameter whose built value remember_build records.
