@@ -66,10 +66,10 @@ def _looks_like_codes(unique, counts, integer_storage, n_labelled):
         return "the values are not consecutive codes"
     rarest = int(np.argmin(counts))
     if counts[rarest] < MIN_CODE_SHARE * n_labelled / n_classes:
-        # A count, not a rounded share: a tail of 1 row in 3,084 would show as "0.0%".
+        share = counts[rarest] / n_labelled
         return (
-            f"value {unique[rarest]:g} holds only {counts[rarest]:,} of the {n_labelled:,} "
-            "labelled rows, like the tail of a count"
+            f"value {unique[rarest]:g} holds only {share:.1%} of the labelled rows, like the "
+            "tail of a count"
         )
     return None
 

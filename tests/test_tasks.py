@@ -144,14 +144,6 @@ def test_whole_number_floats_without_missing_values_are_scores_and_warn_with_the
         assert _fit_kinds(y, tasks={"rating": "regression"}) == ["regression"]
 
 
-def test_a_rare_tail_value_is_named_with_its_row_count():
-    # A count's tail of one row in thousands: the reason names the count, not "0.0%".
-    stays = pd.DataFrame({"hospital": np.r_[np.zeros(2500), np.ones(400), np.full(183, 2), [3]].astype(int)})
-    message = r"value 3 holds only 1 of the 3,084 labelled rows, like the tail of a count"
-    with pytest.warns(TaskKindWarning, match=message):
-        assert _fit_kinds(stays) == ["regression"]
-
-
 def test_repeated_measurements_warn_that_they_could_be_classes():
     grams = pd.DataFrame({"grams": np.tile([250.0, 500.0, 1000.0], 10)})
     message = (
