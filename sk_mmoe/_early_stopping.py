@@ -26,8 +26,11 @@ CONVERGENCE_TOL = 1e-3
 SCORE_KEY = "valid_score"
 
 
-def uses_early_stopping(early_stopping, n_samples, has_eval_set):
-    """Whether to hold out validation rows and stop on them."""
+def uses_early_stopping(early_stopping, n_samples, has_eval_set, partial_fit=False):
+    """Whether to hold out validation rows and stop on them. ``partial_fit`` never holds
+    rows out unless asked to (``early_stopping=True``): its calls see a stream."""
+    if partial_fit:
+        return early_stopping is True
     if early_stopping == "auto":
         return has_eval_set or n_samples >= EARLY_STOPPING_MIN_ROWS
     return bool(early_stopping)

@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_parameter_constraints,
 )
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._api_checks import (
     available_unless,
@@ -58,19 +58,27 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
     training, proposed against gates collapsing onto one expert; in our polarization studies
     it did not reliably prevent that: standardised inputs and, with them, the balancing loss
     ``gate_balance`` did. CGC and PLE (``architecture``) add experts owned by each task.
-    Each column of ``y`` is a task: regression, binary or multiclass.
+    Each column of ``y`` is a task: a quantity (squared error, or a loss for counts,
+    amounts, heavy tails or quantiles), or binary or multiclass classes.
 
     Parameters
     ----------
-    tasks : "auto", str, list or dict, default="auto"
-        The kind of each target column: ``"regression"``, ``"binary"`` or
-        ``"multiclass"``. ``"auto"`` infers it: bool, string, object and category
-        columns, and integer columns, are binary with two classes and multiclass with
-        more; float columns are regression, except few dense whole-number values (an
-        integer column with a missing value, {0, 1}) which are classes; see
-        :func:`sk_mmoe.infer_task_kind` for the rule and its warnings. A single kind
-        applies to all columns, a list gives one per column, a dict
-        ``{column: kind}`` sets some and infers the rest.
+    tasks : "auto", str, Task, list or dict, default="auto"
+        The kind of each target column (:mod:`sk_mmoe.tasks`): ``"regression"``
+        (squared error), ``"binary"``, ``"multiclass"``, ``"poisson"`` (counts, log
+        link), ``"gamma"`` (positive amounts, log link), ``"huber"`` and
+        ``"absolute_error"`` (heavy tails), or an object for a kind with parameters:
+        ``Tweedie(power=1.5)`` (non-negative amounts with many zeros),
+        ``Quantile(alpha=0.9)``, ``Huber(delta=...)``. ``"auto"`` infers the kind: bool,
+        string, object and category columns are classes (binary with two); numbers
+        with a fractional part are regression; whole numbers with two values are
+        binary; whole numbers with three or more values are ambiguous: classes when
+        they look like class codes (integers, at most 10 consecutive values, each
+        common), else regression, and either way a :class:`~sk_mmoe.TaskKindWarning`
+        names the column, the kind chosen and the ``tasks=`` argument for the other
+        (see :func:`sk_mmoe.infer_task_kind`). A single kind applies to all columns, a
+        list gives one per column, a dict ``{column: kind}`` sets some and infers the
+        rest.
     n_experts : int, default=8
         Number of experts shared by all tasks; for ``"ple"``, in each level. Ignored
         when ``architecture="shared_bottom"``.
@@ -118,7 +126,15 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
         A dict ``{task: weight}`` leaves unnamed tasks at 1. ``"uncertainty"`` learns
         them (Kendall et al., CVPR 2018): a log-variance ``s_t`` per task, trained with
         the network, and the loss ``sum_t c_t exp(-s_t) loss_t + s_t / 2`` with
-        ``c_t = 1/2`` for regression and 1 for classification tasks.
+        ``c_t = 1/2`` for squared-error regression and 1 for the other kinds.
+    class_weight : "balanced", dict or None, default=None
+        Weights of the classes in the loss of classification tasks, multiplying
+        ``sample_weight``, as in scikit-learn's classifiers. ``"balanced"`` weighs the
+        classes of every classification task by ``n_labelled / (n_classes * count)`` on
+        the rows of the training call; ``{task: "balanced" or {class: weight}}`` sets
+        it per task (classes left out weigh 1); with a single classification task,
+        ``{class: weight}`` applies to it. Validation rows (and ``eval_set``) are
+        weighted the same way.
     numeric_embedding : {"auto", None, "periodic", "piecewise_linear"}, default="auto"
         How each numeric feature enters the network. None: its standardised value.
         ``"periodic"``: the PLR embedding, ``"piecewise_linear"``: the PLE embedding over
@@ -143,10 +159,19 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
     early_stopping : "auto" or bool, default="auto"
         Hold out ``validation_fraction`` of the training rows (stratified on the first
         classification task), stop when the validation loss has not improved for
-        ``n_iter_no_change`` epochs and restore the weights of the best epoch. ``"auto"``:
+        ``n_iter_no_change`` epochs (or ``scoring``, when given) and restore the weights
+        of the best epoch. ``"auto"``:
         on from 100 training rows, or whenever ``fit`` gets an ``eval_set`` (whose rows
         are then used instead of a hold-out). When off, every row trains and all
         ``max_epochs`` run. ``partial_fit`` never holds rows out unless this is True.
+    scoring : "loss", task scorer or dict, default="loss"
+        What early stopping watches on the validation rows. ``"loss"``: the training
+        loss on them (``valid_loss``). A task scorer, ``make_task_scorer("churned",
+        "roc_auc")``: that task's metric. A dict ``{task: metric}`` or ``{task: (metric,
+        weight)}``: the weighted mean of those metrics, losses negated so that greater
+        is better. Recorded every epoch as ``valid_score``. Whatever ``scoring``, each
+        task's default metric (R² or accuracy) on the validation rows is recorded in
+        ``history_`` as ``valid_<task>_<metric>`` and printed with ``verbose``.
     validation_fraction : float in (0, 1), default=0.1
         Share of rows held out when early stopping is on without an ``eval_set``.
     n_iter_no_change : int, default=10
@@ -174,10 +199,13 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
     ----------
     task_names_ : list
         The task names: ``y``'s column names, or 0..n_tasks-1 for arrays.
+    tasks_ : list of Task
+        Each task's fitted task object (:mod:`sk_mmoe.tasks`), e.g. ``Poisson()``:
+        its kind, parameters and the encoding learned at fit.
     task_types_ : list of str
-        Each task's kind.
+        Each task's kind, e.g. ``"poisson"``.
     classes_ : list
-        One array of class labels per task; None for regression tasks.
+        One array of class labels per task; None for tasks without classes.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` was a DataFrame with string column names.
@@ -218,8 +246,11 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
     (the mean enters as one shift per batch; a batch small enough, at most 2**22 entries
     in dense form, is densified on its own), so its cost follows the non-zeros;
     the fitted model is the one a dense copy of ``X`` would give, and either format can
-    be passed to ``predict``. Regression targets are standardised for training and mapped
-    back at prediction. A missing label (NaN or None) leaves that row out of that task's
+    be passed to ``predict``. Quantity targets are scaled for training and mapped back at
+    prediction: squared-error regression by its mean and standard deviation, the
+    robust kinds (huber, absolute error, quantile) by the median and interquartile
+    range, the log-link kinds (poisson, gamma, tweedie) by the mean, so that an
+    untrained network predicts the training mean. A missing label (NaN or None) leaves that row out of that task's
     loss and score. ``ConvergenceWarning`` says when training stopped at ``max_epochs``
     while the loss was still improving.
 
@@ -432,6 +463,23 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
             "shared" if t is None else self.task_names_[t] for t in self.module_.expert_owner
         ]
 
+    def _validated_features(self, X, *, reset):
+        """``X`` checked as scikit-learn checks it: with ``reset`` this records
+        ``n_features_in_`` (and ``feature_names_in_``), else it checks ``X`` against them.
+        A DataFrame comes back as it is (the feature encoder converts it column by
+        column), an array or sparse matrix as float32."""
+        if isinstance(X, pd.DataFrame):
+            validate_data(self, X, reset=reset, skip_check_array=True)
+            return X
+        return validate_data(
+            self,
+            X,
+            reset=reset,
+            accept_sparse=("csr", "csc", "coo"),
+            dtype=np.float32,
+            ensure_all_finite="allow-nan",
+        )
+
     def _keep_encoders(self, features, targets):
         """Keep the fitted encoders and set the task attributes the targets determine."""
         self._feature_encoder = features
@@ -454,12 +502,10 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
         prepare_continuation(self, caller)
         dataset, _, _ = training_dataset(self, X, y, sample_weight, reset=False)
         self._eval_dataset = eval_set_dataset(self, eval_set)
-        if caller == "partial_fit":
-            stops_early = self.early_stopping is True
-        else:
-            stops_early = uses_early_stopping(
-                self.early_stopping, len(dataset), self._eval_dataset is not None
-            )
+        stops_early = uses_early_stopping(
+            self.early_stopping, len(dataset), self._eval_dataset is not None,
+            partial_fit=caller == "partial_fit",
+        )
         if stops_early != getattr(self, "_stops_early", False):
             # Early stopping is decided per call; its callback follows the decision.
             self._stops_early = stops_early
@@ -480,8 +526,10 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
             bool columns and NaN (see Notes of the class).
         y : array-like of shape (n_samples,) or (n_samples, n_tasks), Series or DataFrame
             One column per task; NaN or None marks a missing label.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights of the rows in every task's loss.
+        sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), default=None
+            Non-negative weights of the rows in every task's loss, or a weight per row
+            and task (columns in the order of ``y``'s), e.g. 0 where a task's label
+            should not count. ``class_weight`` multiplies them.
         eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), default=None
             Validation rows of your own. Early stopping (unless ``early_stopping=False``)
             then monitors their loss instead of holding out ``validation_fraction`` of
@@ -538,7 +586,7 @@ class MMoERegressorClassifier(HTMLReprMixin, NetHooksMixin, NeuralNet):
         if self.__sklearn_is_fitted__():
             return self._continue_training(X, y, sample_weight, "partial_fit")
         self.initialized_ = False
-        self._stops_early = self.early_stopping is True
+        self._stops_early = uses_early_stopping(self.early_stopping, None, False, partial_fit=True)
         self._eval_dataset = None
         self._train(self._fitted_training_data(X, y, sample_weight))
         return self

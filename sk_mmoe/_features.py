@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import torch
-from sklearn.utils.validation import validate_data
 
 from ._data import SparseRows
 from ._embeddings import quantile_bin_edges, resolve_numeric_embedding
@@ -173,7 +172,7 @@ class FeatureEncoder:
     """
 
     def fit_transform(self, estimator, X, numeric_embedding=None):
-        """Fit on ``X`` (recording ``n_features_in_`` etc. on ``estimator``) and encode it.
+        """Fit on ``X`` (checked by ``estimator._validated_features``) and encode it.
 
         ``numeric_embedding`` is the estimator's parameter; ``"auto"`` is resolved here
         (see :func:`~sk_mmoe._embeddings.resolve_numeric_embedding`), and the quantile
@@ -207,16 +206,11 @@ class FeatureEncoder:
         return [len(levels) + FIRST_LEVEL_CODE for levels in self.categories_]
 
     def _encode(self, estimator, X, *, reset):
+        # The estimator checks X (and records n_features_in_, feature_names_in_ at fit);
+        # only its own methods write its fitted attributes.
+        X = estimator._validated_features(X, reset=reset)
         if isinstance(X, pd.DataFrame):
-            return self._encode_frame(estimator, X, reset=reset)
-        X = validate_data(
-            estimator,
-            X,
-            reset=reset,
-            accept_sparse=("csr", "csc", "coo"),
-            dtype=np.float32,
-            ensure_all_finite="allow-nan",
-        )
+            return self._encode_frame(X, reset=reset)
         if np.isinf(X.data if sp.issparse(X) else X).any():
             raise ValueError("Input X contains infinity; features must be finite (NaN is allowed).")
         if reset:
@@ -235,10 +229,9 @@ class FeatureEncoder:
             X = np.array(X)
         return torch.from_numpy(np.ascontiguousarray(X))
 
-    def _encode_frame(self, estimator, X, *, reset):
-        # Feature names and counts are checked here; the columns are converted below,
-        # one at a time into one preallocated array, so X is copied once.
-        validate_data(estimator, X, reset=reset, skip_check_array=True)
+    def _encode_frame(self, X, *, reset):
+        # The columns are converted one at a time into one preallocated array, so X is
+        # copied once.
         if X.shape[0] == 0:
             raise ValueError(
                 f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is "

@@ -11,7 +11,7 @@ DOC_LINK_TEMPLATE = "https://pypi.org/project/sk-mmoe/{version}/"
 # The fitted attributes our docstring documents; skorch's internals (callbacks_,
 # criterion_, optimizer_, prefixes_, ...) are left out of the display.
 DISPLAYED_ATTRIBUTES = (
-    "task_names_", "task_types_", "classes_", "n_features_in_", "feature_names_in_",
+    "tasks_", "task_names_", "task_types_", "classes_", "n_features_in_", "feature_names_in_",
     "n_iter_", "history_", "module_",
 )
 

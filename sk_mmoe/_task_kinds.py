@@ -68,7 +68,7 @@ def _looks_like_codes(unique, counts, integer_storage, n_labelled):
     if counts[rarest] < MIN_CODE_SHARE * n_labelled / n_classes:
         share = counts[rarest] / n_labelled
         return (
-            f"value {unique[rarest]:g} holds only {share:.1%} of the labelled rows, like the "
+            f"value {unique[rarest]:g} holds only {100 * share:.2g}% of the labelled rows, like the "
             "tail of a count"
         )
     return None

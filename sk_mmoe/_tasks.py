@@ -18,7 +18,7 @@ from ._task_kinds import (
 )
 from ._state import StateError, decode_value, encode_value
 from ._warnings import warn
-from .tasks import Task, TASK_KINDS
+from .tasks import TASK_KINDS, Regression, Task
 
 # Pickles of models fitted before the loss moved to _loss.py name the class here.
 from ._loss import MultiTaskLoss  # noqa: F401
@@ -99,7 +99,8 @@ class TargetEncoder:
         doubt = None
         if task is None and column.notna().any():
             task, doubt = infer_task(column)
-        fitted = (task or TASK_KINDS["regression"]()).fit(name, column)
+        # A column without any label has nothing to infer from; fitting it refuses it.
+        fitted = (task or Regression()).fit(name, column)
         if doubt is not None:
             warn(f"Target column {name!r} " + doubt.replace("%r", repr(name)), TaskKindWarning)
         return fitted

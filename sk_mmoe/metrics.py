@@ -352,8 +352,8 @@ class TaskScorer:
     def __call__(self, estimator, X, y=None, sample_weight=None):
         from ._data import TensorBatchDataset  # the encoded rows of a fit
 
-        model = _final_model(estimator)
         if isinstance(X, TensorBatchDataset):
+            model = estimator  # in training: fitted encoders, no fitted attributes yet
             t = model.task_names_.index(self.task)
             raw = model.forward(X).numpy()[:, t, : model.tasks_[t].n_outputs]
             weight = X.sample_weight
@@ -363,6 +363,7 @@ class TaskScorer:
                 model.tasks_[t], self.metric_for(model), raw, X.y[:, t].numpy(), weight
             )
             return np.nan if score is None else self.sign(model) * score
+        model = _final_model(estimator)
         score = task_scores(
             estimator,
             X,

@@ -41,5 +41,12 @@ def test_fitted_attributes_are_ours_not_skorch_internals():
     model = MMoERegressorClassifier(n_experts=2, max_epochs=1, random_state=0).fit(X, X[:, :2])
     html = model._repr_html_()
     shown = set(re.findall(r'<td class="param">\s*(?:<a[^>]*>\s*)?(\w+_)\s', html))
-    assert {"task_names_", "task_types_", "classes_", "n_iter_", "history_", "module_"} <= shown
+    assert {"tasks_", "task_names_", "task_types_", "classes_", "n_iter_", "history_", "module_"} <= shown
     assert not shown & {"callbacks_", "criterion_", "optimizer_", "prefixes_", "initialized_"}
+
+
+def test_fitted_display_shows_each_tasks_kind():
+    X = np.random.RandomState(0).normal(size=(40, 3))
+    model = MMoERegressorClassifier(n_experts=2, max_epochs=1, random_state=0,
+                                    tasks=["poisson", "regression"]).fit(X, np.abs(X[:, :2]))
+    assert "<td>[Poisson(), Regression()]</td>" in model._repr_html_()

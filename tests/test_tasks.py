@@ -236,3 +236,36 @@ def test_object_array_predictions_keep_each_columns_label_type():
     assert [type(v) for v in predicted[0]] == [float, int, bool]
     numeric = TargetEncoder().fit(np.array([[0.5, 1.0], [1.5, 0.0], [2.5, 1.0]]))
     assert numeric.assemble(numeric.decode(outputs[:, :2])).dtype == np.float64
+
+
+_RNG = np.random.RandomState(0)
+
+
+@pytest.mark.parametrize(
+    "values, kind",
+    [
+        # Counts: a tail of rare values, or too many values, or floats without NaN.
+        (pd.Series(_RNG.poisson(2.0, size=90)), "regression"),
+        (pd.Series(np.minimum(_RNG.geometric(0.6, size=500) - 1, 8)), "regression"),  # stays
+        (pd.Series(_RNG.poisson(6.0, size=300)), "regression"),
+        (pd.Series(_RNG.randint(12, 19, size=200).astype(float)), "regression"),  # schooling
+        # Class codes: few, consecutive, each common; integers, or floats with a NaN.
+        (pd.Series(np.repeat([0, 1, 2], 50)), "multiclass"),
+        (pd.Series(np.r_[np.repeat([1.0, 2.0, 3.0, 4.0], 20), np.nan]), "multiclass"),
+    ],
+)
+def test_whole_numbers_are_ambiguous_and_always_warn(values, kind):
+    with pytest.warns(TaskKindWarning) as caught:
+        assert _fit_kinds(values.rename("v")) == [kind]
+    other = "multiclass" if kind == "regression" else "regression"
+    message = str(caught[0].message)
+    assert f"inferred as '{kind}'" in message
+    assert f"tasks={{'v': '{other}'}}" in message and f"tasks={{'v': '{kind}'}}" in message
+
+
+def test_labels_and_fractional_numbers_do_not_warn():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TaskKindWarning)
+        assert _fit_kinds(pd.Series(["a", "b", "c", "a"])) == ["multiclass"]
+        assert _fit_kinds(pd.Series([0, 1, 1, 0])) == ["binary"]
+        assert _fit_kinds(pd.Series([0.5, 1.25, 3.0])) == ["regression"]
