@@ -334,7 +334,38 @@ def summary(frame):
            "Test R² >= 0 did **not** hold: " + ", ".join(
                f"{r.task} ({r.table}) seed {r.seed}: {r.r2:.3f}" for r in negative.itertuples()) + ".")
     )
+    quantities = frame[frame["kind"] != "binary"]
+    below = quantities.assign(negative=quantities["r2"] < 0).groupby("model", sort=False)["negative"]
+    lines.append(
+        f"- **Test R² below 0** ((task, seed) pairs out of {below.size().iloc[0]}): "
+        + ", ".join(f"{model} {int(count)}" for model, count in below.sum().items()) + "."
+    )
     return "\n".join(lines)
+
+
+# A reading of the committed run, by hand: re-read it when the results change.
+READING = """\
+**Reading (of the committed run).** Declaring the kind pays where the target is far from
+Gaussian and the signal is there: doctor visits (deviance -6%, R² +0.02, 3 of 3 seeds),
+credit reports, outpatient visits and applications (deviance -4.6 to -9.2%), card
+spending (Tweedie: lower on 3 of 3 seeds, but by about 1% on two; the halved mean comes
+from one seed where squared error predicted under 0.001 for 1.8% of the rows, which the
+deviance punishes when the amount is positive; R² +0.007).
+It does not pay on three of the four NMES1988 counts, where every model explains under
+10% of the variance (within ±1%, seeds split), and the gamma loss is **worse** than
+squared error on house prices (deviance +7%, R² -0.02). Poisson on applications lowers
+the deviance but costs R² (-0.05): the deviance weighs errors on the large colleges less.
+Against HGB with the matching loss, sk-mmoe with the declared kind has the lower deviance
+on 9 of 9 tasks at HGB's defaults, and on 8 of 9 when HGB stops early too (not
+applications, +0.9%, within the seed spread); HGB at its defaults does not stop early on
+tables this small and overfits these noisy counts (test R² below 0 on about half the
+(task, seed) pairs). The defaults (`tasks="auto"`) read every whole-number column as
+regression and warned every time, so they train exactly the squared-error model and no
+count is trained as classes (the failure issue 16 began with); but its test R² >= 0 fails
+on 3 of 30 (task, seed) pairs, by at most 0.010, on targets that no model here predicts
+much better than their mean (emergency visits, outpatient visits, card spending, the last
+a float column that inference does not touch). Declaring the kind does not fix that
+(3 of 30 too)."""
 
 
 def _inference_table(frame):
@@ -375,6 +406,7 @@ def report(frame, command, elapsed, rows_used):
     return [
         "# Counts and positive amounts: the new task kinds against squared error and HGB",
         "## Summary\n\n" + summary(frame),
+        READING,
         f"Scores on the **{rows_used}** rows, mean ± std over {n_seeds} seeds. Each seed splits "
         "every table into 50% training, 20% validation and 30% test rows (`quality.split`); "
         "every model is fitted on the training rows only (sk-mmoe's early stopping holds out "
