@@ -46,11 +46,14 @@ def encode_value(value, where="value"):
         return {"device": str(value)}
     if isinstance(value, type) and getattr(torch.optim, value.__name__, None) is value:
         return {"torch_optimizer": value.__name__}
+    from .metrics import TaskScorer
     from .tasks import Task  # tasks stores its own state with this codec
 
     if isinstance(value, Task):
         params = {key: encode_value(v, where) for key, v in value._params().items()}
         return {"task": value.kind, "params": params}
+    if isinstance(value, TaskScorer):
+        return {"task_scorer": [encode_value(value.task, where), value.metric]}
     raise TypeError(
         f"{where}: cannot store a {type(value).__module__}.{type(value).__qualname__} "
         f"({value!r}) in the safe format, which holds numbers, strings, lists, tuples, "
@@ -103,6 +106,16 @@ def decode_value(data, where="value"):
         return optimizer
     if set(data) == {"task", "params"}:
         return _decode_task(data, where)
+    if set(data) == {"task_scorer"}:
+        from .metrics import make_task_scorer
+
+        pair = _expect(data["task_scorer"], list, where)
+        if len(pair) != 2 or not (pair[1] is None or isinstance(pair[1], str)):
+            raise StateError(f"{where}: malformed stored task scorer {pair!r}.")
+        try:
+            return make_task_scorer(decode_value(pair[0], where), pair[1])
+        except ValueError as exc:
+            raise StateError(f"{where}: {exc}") from None
     raise StateError(f"{where}: unexpected stored value {data!r}.")
 
 

@@ -5,7 +5,6 @@ behaviour. It returns task objects of :mod:`sk_mmoe.tasks`; no kind name is comp
 """
 
 import numpy as np
-import pandas as pd
 
 from .tasks import (  # noqa: F401 (plain, plain_list: re-exported for messages)
     Binary,

@@ -234,3 +234,21 @@ def test_skorch_params_files_point_to_the_supported_way(saved, tmp_path, method)
 def test_initialize_before_fit_says_to_fit():
     with pytest.raises(NotFittedError, match=r"call fit\(X, y\)"):
         MMoERegressorClassifier().initialize()
+
+
+def test_task_scoring_and_class_weights_are_saved(tmp_path):
+    from sk_mmoe import make_task_scorer
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(150, 3))
+    y = pd.DataFrame({"churn": X[:, 0] > 0.5, "spend": X[:, 1]})
+    model = MMoERegressorClassifier(
+        n_experts=2, max_epochs=2, random_state=0, early_stopping=True,
+        scoring=make_task_scorer("churn", "roc_auc"), class_weight={"churn": {True: 2.0}},
+    ).fit(X, y)
+    save_model(model, tmp_path / "m.skmmoe")
+    restored = load_model(tmp_path / "m.skmmoe")
+    assert repr(restored.scoring) == "make_task_scorer('churn', 'roc_auc')"
+    assert restored.class_weight == {"churn": {True: 2.0}}
+    restored.partial_fit(X, y)  # continues with the same stopping rule and weights
+    assert "valid_score" in restored.history_[-1]
