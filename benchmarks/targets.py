@@ -346,7 +346,7 @@ def summary(frame):
 # A reading of the committed run, by hand: re-read it when the results change.
 READING = """\
 **Reading (of the committed run).** Declaring the kind pays where the target is far from
-Gaussian and the signal is there: doctor visits (deviance -6%, R² +0.02, 3 of 3 seeds),
+Gaussian and the signal is there: doctor visits (deviance -6% on 3 of 3 seeds, R² +0.02),
 credit reports, outpatient visits and applications (deviance -4.6 to -9.2%), card
 spending (Tweedie: lower on 3 of 3 seeds, but by about 1% on two; the halved mean comes
 from one seed where squared error predicted under 0.001 for 1.8% of the rows, which the
