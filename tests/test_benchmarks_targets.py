@@ -22,3 +22,14 @@ def test_whole_number_columns_are_the_ambiguous_ones():
     assert not _whole_numbers(pd.Series([0.0, 1.5, 3.0]))
     assert not _whole_numbers(pd.Series([0, 1, 0]))
     assert not _whole_numbers(pd.Series(["a", "b", "c"]))
+
+
+def test_targets_selection_smoke(tmp_path):
+    from benchmarks.targets import main
+
+    main(["--smoke", "--select", "--candidates", "defaults", "stop_on_deviance", "--out", str(tmp_path)])
+    text = (tmp_path / "targets_selection_smoke.md").read_text()
+    assert "**validation** rows" in text
+    assert "| declared stop_on_deviance |" in text and "| squared defaults |" in text
+    # Stopping on a deviance needs a declared kind: never run with squared error.
+    assert "squared stop_on_deviance" not in text
