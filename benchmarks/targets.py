@@ -233,20 +233,31 @@ def _settings(args):
     return args.tables or list(TABLES), list(range(args.seeds)), {}
 
 
-def run(args):
+def _result_rows(table, seed, model, kinds, result, **fields):
+    """Result rows of one model on one table and seed, logged as they come."""
+    log(f"{table} seed {seed} {model}: " + ", ".join(
+        f"{r['task']} R² {r.get('r2', np.nan):.3f} dev {r.get('deviance', np.nan):.4g}" for r in result)
+        + f", {result[0]['seconds']:.1f} s")
+    return [dict(table=table, seed=seed, model=model, **fields, kind=kinds[r["task"]], **r) for r in result]
+
+
+def _table_splits_of(args, rows):
+    """``(table, seed, kinds, (X_train, y_train, X_eval, y_eval), extra)`` for the run's
+    tables and seeds, evaluating on ``rows`` ("test" or "valid")."""
     tables, seeds, extra = _settings(args)
+    for table, seed, *data in _table_splits(tables, seeds, rows, TABLES):
+        yield table, seed, KINDS[table], data, extra
+
+
+def run(args):
     rows = []
-    for table, seed, X_train, y_train, X_test, y_test in _table_splits(tables, seeds, "test", TABLES):
-        kinds = KINDS[table]
+    for table, seed, kinds, data, extra in _table_splits_of(args, "test"):
         for model in MODELS:
             if model in MMOE_MODELS:
-                result = fit_mmoe(model, kinds, X_train, y_train, X_test, y_test, seed, extra)
+                result = fit_mmoe(model, kinds, *data, seed, extra)
             else:
-                result = fit_hgb(model, kinds, X_train, y_train, X_test, y_test)
-            rows += [dict(table=table, seed=seed, model=model, kind=kinds[r["task"]], **r) for r in result]
-            log(f"{table} seed {seed} {model}: " + ", ".join(
-                f"{r['task']} R² {r.get('r2', np.nan):.3f} dev {r.get('deviance', np.nan):.4g}" for r in result)
-                + f", {result[0]['seconds']:.1f} s")
+                result = fit_hgb(model, kinds, *data)
+            rows += _result_rows(table, seed, model, kinds, result)
     return pd.DataFrame(rows)
 
 
@@ -277,20 +288,16 @@ def candidate_params(name, variant, kinds):
 
 
 def run_select(args):
-    tables, seeds, extra = _settings(args)
     rows = []
-    for table, seed, X_train, y_train, X_valid, y_valid in _table_splits(tables, seeds, "valid", TABLES):
-        kinds = KINDS[table]
+    for table, seed, kinds, data, extra in _table_splits_of(args, "valid"):
         for variant in SELECT_VARIANTS:
             for name in args.candidates or list(CANDIDATES):
                 params = candidate_params(name, variant, kinds)
                 if params is None:
                     continue
-                result = fit_mmoe(variant, kinds, X_train, y_train, X_valid, y_valid, seed, {**params, **extra})
-                rows += [dict(table=table, seed=seed, model=f"{variant} {name}", candidate=name,
-                              variant=variant, kind=kinds[r["task"]], **r) for r in result]
-                log(f"{table} seed {seed} {variant} {name}: " + ", ".join(
-                    f"{r['task']} dev {r.get('deviance', np.nan):.4g}" for r in result))
+                result = fit_mmoe(variant, kinds, *data, seed, {**params, **extra})
+                rows += _result_rows(table, seed, f"{variant} {name}", kinds, result,
+                                     candidate=name, variant=variant)
     return pd.DataFrame(rows)
 
 
