@@ -42,6 +42,7 @@ NOTEBOOKS = [
     "03_synthetic_experiment.ipynb",
     "04_census_income.ipynb",
     "05_polarization.ipynb",
+    "06_count_targets.ipynb",
 ]
 NEEDS_CENSUS = {"04_census_income.ipynb"}
 CENSUS_FILES = [
