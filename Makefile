@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test test-distributed install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,12 @@ demo: $(STAMP)
 	$(BIN)/python -m sk_mmoe
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --doctest-modules sk_mmoe tests
+	$(BIN)/python -m pytest -n 2 --doctest-modules -m "not distributed" sk_mmoe tests
+
+# Starts 2 gloo ranks per test (torchrun, one torch thread each): not under xdist, which
+# would put 4 processes on 2 cores; every process has a timeout.
+test-distributed: $(STAMP)
+	$(BIN)/python -m pytest -p no:xdist -m distributed tests/test_distributed.py tests/test_benchmarks_scale.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -27,8 +27,10 @@ def command_line(script, argv):
     return " ".join(["python", f"benchmarks/{script}", *map(shlex.quote, args)])
 
 
-def provenance(command, elapsed_s, processes=1):
-    """Markdown bullets: how to regenerate, machine, wall time and package versions."""
+def provenance(command, elapsed_s, processes=1, threads=None):
+    """Markdown bullets: how to regenerate, machine, wall time and package versions.
+
+    ``threads`` replaces the default "torch.set_num_threads(1), one process" part."""
     import sklearn
     import skorch
     import torch
@@ -39,9 +41,9 @@ def provenance(command, elapsed_s, processes=1):
     return (
         f"- command (from the repository root): `{command}`\n"
         f"- machine: {os.cpu_count()}-core {platform.machine()} CPU, {gpu}, "
-        f"torch.set_num_threads(1), "
-        f"{'one process' if processes == 1 else f'{processes} worker processes'}; "
-        f"Python {platform.python_version()}\n"
+        + (threads or "torch.set_num_threads(1), "
+           + ("one process" if processes == 1 else f"{processes} worker processes"))
+        + f"; Python {platform.python_version()}\n"
         f"- wall time: {elapsed_s / 60:.1f} min ({elapsed_s:.0f} s), finished "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
         f"- versions: sk_mmoe {sk_mmoe.__version__}, torch {torch.__version__}, "

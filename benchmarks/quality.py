@@ -267,10 +267,11 @@ def _settings(args):
     return args.tables or list(TABLES), list(range(args.seeds)), {}
 
 
-def _table_splits(tables, seeds, rows):
-    """``(table, seed, X_train, y_train, X_eval, y_eval)``, evaluating on ``rows``."""
+def _table_splits(tables, seeds, rows, registry=TABLES):
+    """``(table, seed, X_train, y_train, X_eval, y_eval)``, evaluating on ``rows``
+    ("valid" or "test"); ``registry`` maps a table's name to ``(loader, *sizes)``."""
     for table in tables:
-        loader, *sizes = TABLES[table]
+        loader, *sizes = registry[table]
         X, y = loader()
         for seed in seeds:
             train, valid, test = split(len(X), sizes, seed)

@@ -3,18 +3,22 @@
 from ._estimator import MMoERegressorClassifier
 from ._persistence import load_model, save_model
 from ._tasks import TaskKindWarning, infer_task_kind
-from .exceptions import NonFiniteLossError
+from .exceptions import DistributedTrainingError, NonFiniteLossError
+from .export import export_onnx, onnx_inputs
 from .metrics import make_task_scorer, task_scores
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DistributedTrainingError",
     "MMoERegressorClassifier",
     "NonFiniteLossError",
     "TaskKindWarning",
+    "export_onnx",
     "infer_task_kind",
     "load_model",
     "make_task_scorer",
+    "onnx_inputs",
     "save_model",
     "task_scores",
     "__version__",

@@ -31,6 +31,28 @@ def check_constructor_kwargs(estimator_name, own_names, kwargs):
     )
 
 
+def check_set_params_names(estimator, names):
+    """Raise ValueError for a ``set_params`` name that is neither a parameter nor a routed
+    one, as scikit-learn does (skorch stores any ``prefix__name`` silently, so a Pipeline's
+    ``mmoe__n_experts`` passed to the bare estimator was ignored)."""
+    valid = estimator.get_params(deep=False)
+    for name in names:
+        if name in valid or name.startswith(ROUTING_PREFIXES):
+            continue
+        key = name.split("__", 1)[0]
+        hint = ""
+        if "__" in name:
+            hint = (
+                f" {key + '__'!r} is not a prefix this estimator routes ("
+                f"{', '.join(ROUTING_PREFIXES[:4])}); a Pipeline step's name is a prefix "
+                "for the Pipeline's set_params or param_grid only."
+            )
+        raise ValueError(
+            f"Invalid parameter {key!r} for estimator {type(estimator).__name__}. Valid "
+            f"parameters are: {sorted(valid)!r}.{hint}"
+        )
+
+
 def check_device(device):
     """Raise ValueError naming ``device`` when torch cannot compute there."""
     try:

@@ -9,10 +9,11 @@ from numbers import Real
 
 import numpy as np
 import torch
-from skorch.callbacks import Callback, EarlyStopping
+from skorch.callbacks import Callback
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
+from ._training_log import LoggedEarlyStopping
 from ._warnings import warn
 from .metrics import TaskScorer, make_task_scorer, score_outputs
 
@@ -169,7 +170,7 @@ def early_stopping_callbacks(estimator, stops_early):
         return []
     terms = scoring_terms(estimator.scoring, estimator)
     key, lower_is_better = monitored(estimator.scoring)
-    stopper = EarlyStopping(
+    stopper = LoggedEarlyStopping(
         monitor=key,
         lower_is_better=lower_is_better,
         patience=estimator.n_iter_no_change,
@@ -181,25 +182,35 @@ def early_stopping_callbacks(estimator, stops_early):
 def warn_if_not_converged(history, max_epochs, n_iter_no_change, early_stopping, scoring="loss"):
     """Raise ``ConvergenceWarning`` when training ended at ``max_epochs`` still improving.
 
-    With early stopping: the best validation loss (or score, with ``scoring``) came in
-    the last ``n_iter_no_change`` epochs of a run that used all ``max_epochs``. Without:
-    the training loss of the last ``n_iter_no_change`` epochs beat the best before them
-    by more than 0.1%.
+    The value watched is the validation loss (or score, with ``scoring``) with early
+    stopping, else the training loss. It was still improving when its best over the last
+    ``n_iter_no_change`` epochs (all but the first, when ``max_epochs`` is not larger)
+    beat the best before them by more than 0.1%; a single epoch always warns, as nothing
+    tells that it was enough.
     """
     n_epochs = len(history)
-    if n_epochs < max_epochs or n_epochs <= n_iter_no_change:
+    if n_epochs < max_epochs:
         return
     key, lower_is_better = monitored(scoring) if early_stopping else ("train_loss", True)
+    what = {"valid_loss": "validation loss", SCORE_KEY: "validation score"}.get(key, "training loss")
+    window = min(n_iter_no_change, n_epochs - 1)
+    if window == 0:
+        warn(
+            f"Training stopped at max_epochs={max_epochs} after a single epoch, so nothing "
+            f"shows whether the {what} had stopped improving. Increase max_epochs to let "
+            "it converge.",
+            ConvergenceWarning,
+        )
+        return
     values = np.asarray([epoch.get(key, np.nan) for epoch in history], dtype=float)
     losses = values if lower_is_better else -values
-    recent, before = np.nanmin(losses[-n_iter_no_change:]), np.nanmin(losses[:-n_iter_no_change])
+    recent, before = np.nanmin(losses[-window:]), np.nanmin(losses[:-window])
     if not recent < before - CONVERGENCE_TOL * abs(before):
         return
-    what = {"valid_loss": "validation loss", SCORE_KEY: "validation score"}.get(key, "training loss")
     shown = (before, recent) if lower_is_better else (-before, -recent)
     warn(
         f"Training stopped at max_epochs={max_epochs} while the {what} was still "
-        f"improving ({shown[0]:.4g} -> {shown[1]:.4g} over the last {n_iter_no_change} "
+        f"improving ({shown[0]:.4g} -> {shown[1]:.4g} over the last {window} "
         "epochs). Increase max_epochs (or lr) to let it converge.",
         ConvergenceWarning,
     )

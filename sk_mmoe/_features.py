@@ -20,6 +20,7 @@ import torch
 
 from ._data import SparseRows
 from ._embeddings import quantile_bin_edges, resolve_numeric_embedding
+from ._frames import as_pandas
 from ._state import StateError, decode_value, encode_value
 
 UNKNOWN_CODE = 0
@@ -208,6 +209,7 @@ class FeatureEncoder:
         return [len(levels) + FIRST_LEVEL_CODE for levels in self.categories_]
 
     def _encode(self, estimator, X, *, reset):
+        X = as_pandas(X, "X")
         # The estimator checks X (and records n_features_in_, feature_names_in_ at fit);
         # only its own methods write its fitted attributes.
         X = estimator._validated_features(X, reset=reset)
@@ -234,6 +236,11 @@ class FeatureEncoder:
     def _encode_frame(self, X, *, reset):
         # The columns are converted one at a time into one preallocated array, so X is
         # copied once.
+        if X.shape[1] == 0:
+            raise ValueError(
+                f"X has 0 columns (shape={X.shape}) while a minimum of 1 feature is "
+                "required."
+            )
         if X.shape[0] == 0:
             raise ValueError(
                 f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is "

@@ -112,7 +112,7 @@ def gate_softmax(logits, *, temperature=1.0, dropout=0.0, mode="renormalize", tr
     return dropped_gate_weights(logits, dropped, dropout, mode)
 
 
-def importance_loss(gate_weights):
+def importance_loss(gate_weights, reduce=None):
     """Squared coefficient of variation of each expert's importance, averaged over gates.
 
     The importance of an expert is the sum of its gate weights over the batch (Shazeer
@@ -126,6 +126,10 @@ def importance_loss(gate_weights):
     ----------
     gate_weights : sequence of torch.Tensor, each (batch, n_gates, n_experts)
         The training-time weights of every gate (groups may differ in ``n_experts``).
+    reduce : callable, optional
+        Maps the list of per-gate importances to their sums over the ranks of a
+        distributed fit (:meth:`sk_mmoe._distributed.Run.global_sum`), so that the loss
+        is the global batch's.
 
     Returns
     -------
@@ -143,9 +147,11 @@ def importance_loss(gate_weights):
     >>> float(importance_loss([one_expert]))
     1.0
     """
+    importances = [weights.sum(dim=0) for weights in gate_weights]  # (n_gates, n_experts)
+    if reduce is not None:
+        importances = reduce(importances)
     per_gate = []
-    for weights in gate_weights:
-        importance = weights.sum(dim=0)  # (n_gates, n_experts)
+    for importance in importances:
         mean = importance.mean(dim=-1)
         variance = importance.var(dim=-1, correction=0)
         per_gate.append(variance / mean.clamp_min(1e-12) ** 2)

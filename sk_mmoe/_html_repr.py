@@ -1,12 +1,9 @@
-"""The estimator's Jupyter display: the parameters a user set, our fitted attributes, and
-a "?" link to the documentation."""
+"""The estimator's Jupyter display: the parameters a user set and our fitted attributes.
 
-import sys
-
-# Where the "?" of the HTML display points: the project's page on PyPI for the installed
-# version, which shows the README with its Parameters table. scikit-learn appends a text
-# fragment (#:~:text=<parameter>) to it for each parameter's link, so it has no fragment.
-DOC_LINK_TEMPLATE = "https://pypi.org/project/sk-mmoe/{version}/"
+No documentation link: sk-mmoe has no published documentation page yet (the PyPI page the
+"?" and parameter names used to link to does not exist), and a link must lead somewhere.
+The docstrings (``help(MMoERegressorClassifier)``) and the README are the documentation.
+"""
 
 # The fitted attributes our docstring documents; skorch's internals (callbacks_,
 # criterion_, optimizer_, prefixes_, ...) are left out of the display.
@@ -19,11 +16,8 @@ DISPLAYED_ATTRIBUTES = (
 class HTMLReprMixin:
     """scikit-learn's HTML display, adapted to a skorch estimator."""
 
-    _doc_link_module = "sk_mmoe"
-    _doc_link_template = DOC_LINK_TEMPLATE
-
-    def _doc_link_url_param_generator(self):
-        return {"version": sys.modules["sk_mmoe"].__version__}
+    def _get_doc_link(self):
+        return ""
 
     def _get_params_html(self, deep=True, doc_link=""):
         # skorch's deep parameters expand every default callback into callbacks__* rows,

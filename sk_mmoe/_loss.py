@@ -43,21 +43,41 @@ class MultiTaskLoss(nn.Module):
         with NaN for a missing label; sample_weight: ``(batch,)``, ``(batch, n_tasks)``
         (a weight per row and task) or None.
         """
+        return self.task_means(*self.per_task_sums(outputs, targets, sample_weight))
+
+    def per_task_sums(self, outputs, targets, sample_weight=None):
+        """Per-task weighted loss sums and labelled weights, each of shape ``(n_tasks,)``.
+
+        Their ratio is :meth:`per_task`; distributed training divides each rank's sums by
+        the whole global batch's labelled weights.
+        """
         # Every op here runs once per training step; on a busy machine each one costs a
         # meeting of torch's threads, so the masking and weighting are done for all tasks
         # at once rather than per task.
-        weights = targets.isnan().logical_not_().to(outputs.dtype)  # (batch, n_tasks)
-        if sample_weight is not None:
-            weights = weights * (sample_weight if sample_weight.dim() == 2 else sample_weight.unsqueeze(1))
+        weights = self.label_weights(targets, sample_weight, outputs.dtype)
         safe_targets = targets.nan_to_num(0.0)
         row_losses = [
             task.loss(outputs[:, t, : task.n_outputs], safe_targets[:, t])
             for t, task in enumerate(self.tasks)
         ]
-        # Dividing by the labelled weight makes each task a mean; clamping keeps a batch
-        # without any label for a task at exactly 0 instead of 0/0.
         weighted = (torch.stack(row_losses, dim=1) * weights).sum(dim=0)
-        return weighted / weights.sum(dim=0).clamp_min(1e-12)
+        return weighted, weights.sum(dim=0)
+
+    @staticmethod
+    def label_weights(targets, sample_weight=None, dtype=None):
+        """Each row's weight in each task's loss, ``(batch, n_tasks)``: its sample weight
+        (``(batch,)`` or ``(batch, n_tasks)``) where the task has a label, 0 where it is
+        missing."""
+        weights = targets.isnan().logical_not_().to(dtype or targets.dtype)
+        if sample_weight is not None:
+            weights = weights * (sample_weight if sample_weight.dim() == 2 else sample_weight.unsqueeze(1))
+        return weights
+
+    @staticmethod
+    def task_means(weighted_sums, label_weights):
+        """Each task's mean loss from its weighted sum and labelled weight."""
+        # Clamping keeps a batch without any label for a task at exactly 0 instead of 0/0.
+        return weighted_sums / label_weights.clamp_min(1e-12)
 
     def combine(self, per_task, labelled=None):
         """The training loss: per-task losses weighted by ``task_weights`` and summed.

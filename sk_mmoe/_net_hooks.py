@@ -171,10 +171,28 @@ class NetHooksMixin:
         kwargs["batch_size"] = resolve_batch_size(kwargs["batch_size"], rows or len(dataset))
         return getattr(self, prefix)(dataset, **kwargs)
 
+    def train_step(self, batch, **fit_params):
+        try:
+            return super().train_step(batch, **fit_params)
+        except RuntimeError as exc:
+            # A learning rate near float32's limit overflows inside the optimizer's
+            # update (Adam's lr / (1 - beta1) at lr=1e38) before any loss is non-finite.
+            if "overflow" not in str(exc):
+                raise
+            raise NonFiniteLossError(
+                f"The optimizer step overflowed in epoch {len(self.history)} with "
+                f"lr={self.lr!r} ({exc}). Lower lr."
+            ) from exc
+
+    def _task_losses(self, y_pred, targets, sample_weight, training):
+        """The batch's per-task mean losses, and which tasks have a label in it."""
+        per_task = self.criterion_.per_task(y_pred, targets, sample_weight)
+        return per_task, ~torch.isnan(targets).all(dim=0)
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
         targets, sample_weight = split_targets(y_true.to(y_pred.device), len(self.tasks_))
-        per_task = self.criterion_.per_task(y_pred, targets, sample_weight)
-        loss = self.criterion_.combine(per_task, labelled=~torch.isnan(targets).all(dim=0))
+        per_task, labelled = self._task_losses(y_pred, targets, sample_weight, training)
+        loss = self.criterion_.combine(per_task, labelled=labelled)
         # The network leaves the balancing loss of its last training forward here.
         balance = self.module_.__dict__.pop("auxiliary_loss", None)
         if training and balance is not None:

@@ -197,12 +197,18 @@ class MMoENetwork(nn.Module):
     embedding : nn.Module, optional
         An input layer applied to ``x`` first (e.g. ``FeatureEmbedding``); its
         ``out_features`` replaces ``n_features`` as the width the experts and gates read.
+    importance_reduce : callable or None
+        None, except while a distributed fit trains the network: then it sums the gates'
+        importances over the ranks (the ``reduce`` of
+        :func:`sk_mmoe._gates.importance_loss`).
 
     Notes
     -----
     ``forward`` returns one tensor of shape ``(batch, n_tasks, max(task_output_sizes))``;
     task ``t`` uses the first ``task_output_sizes[t]`` entries of ``[:, t]``.
     """
+
+    importance_reduce = None
 
     def __init__(
         self,
@@ -295,5 +301,7 @@ class MMoENetwork(nn.Module):
         x = self._inputs(x)  # (batch, input width)
         mixed, _, gates_seen = self._extract(x)  # mixed: (batch, n_tasks, hidden)
         if self.training and self.gate_balance > 0 and gates_seen:
-            self.auxiliary_loss = self.gate_balance * importance_loss(gates_seen)
+            self.auxiliary_loss = self.gate_balance * importance_loss(
+                gates_seen, reduce=self.importance_reduce
+            )
         return self.heads(self.towers(mixed))  # (batch, n_tasks, max_outputs)

@@ -11,13 +11,20 @@ already built. The rule for parameters changed with ``set_params`` in between:
   rebuilding it (:data:`REBUILT_ON_CHANGE`): a new ``optimizer`` starts with fresh state,
   ``n_iter_no_change`` rebuilds the callbacks; ``early_stopping`` is decided at each call
   and the callbacks follow it;
-- parameters that shape the network or its loss (:data:`STRUCTURAL_PARAMS`) are refused
-  with an error telling to call ``fit``.
+- training-time settings the built network or loss reads at every step
+  (:data:`APPLIED_IN_PLACE`: ``gate_dropout``, ``gate_dropout_mode``, ``gate_temperature``,
+  ``gate_balance``, and ``task_weights`` given as numbers) are set on them in place, as
+  scikit-learn's ``partial_fit`` uses new hyper-parameters;
+- parameters that would change the network's shape, its input encoding, the kind of a
+  task, the trained parameters of the loss (``task_weights="uncertainty"``) or the device
+  (:data:`STRUCTURAL_PARAMS`) are refused with an error naming them and telling to call
+  ``fit``.
 """
 
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from skorch.callbacks import Callback
 from sklearn.utils._param_validation import (
     Interval,
@@ -37,8 +44,9 @@ BATCH_SIZE = [
 # An int is one hidden layer; a sequence, one layer per entry (checked by layer_sizes).
 LAYER_SIZES = ["array-like", Interval(Integral, 1, None, closed="left")]
 
-# Baked into the network or its loss when they are built. A new architecture or loss
-# parameter joins the rule by being added here.
+# Baked into the network or its loss when they are built: the network's shape and input
+# encoding, the kinds of the tasks, where the weights live. A new architecture parameter
+# joins the rule by being added here.
 STRUCTURAL_PARAMS = frozenset(
     {
         "tasks",
@@ -46,25 +54,30 @@ STRUCTURAL_PARAMS = frozenset(
         "expert_layer_sizes",
         "gate_layer_sizes",
         "tower_layer_sizes",
-        "gate_dropout",
         "architecture",
         "n_task_experts",
         "n_levels",
-        "gate_dropout_mode",
-        "gate_temperature",
-        "gate_balance",
-        "task_weights",
         "numeric_embedding",
         "device",
     }
 )
 
+# Read by the built network (MMoENetwork attributes of the same name) or loss at every
+# training step: a change is set on them in place. task_weights applies in place between
+# lists of numbers; to or from "uncertainty" it adds or removes trained parameters of the
+# loss, and is refused as a structural change.
+APPLIED_IN_PLACE = ("gate_dropout", "gate_dropout_mode", "gate_temperature", "gate_balance",
+                    "task_weights")
+
 # Read only when a component is built: parameter -> the component rebuilt when it changes.
 REBUILT_ON_CHANGE = {
     "optimizer": "optimizer",
     "n_iter_no_change": "callbacks",
+    "distributed": "callbacks",
     "scoring": "callbacks",
 }
+# Every parameter whose built value remember_build records.
+_RECORDED = STRUCTURAL_PARAMS | set(APPLIED_IN_PLACE) | set(REBUILT_ON_CHANGE)
 
 
 def layer_sizes(name, value, allow_empty):
@@ -145,7 +158,7 @@ def _same(a, b):
 def remember_build(estimator, names=None):
     """Record the values the network, loss and rebuildable components were built with."""
     built = getattr(estimator, "_built_with", {})
-    names = STRUCTURAL_PARAMS | set(REBUILT_ON_CHANGE) if names is None else names
+    names = _RECORDED if names is None else names
     built.update(
         {name: _comparable(getattr(estimator, name)) for name in names if hasattr(estimator, name)}
     )
@@ -172,6 +185,12 @@ def prepare_continuation(estimator, caller):
         the message names each one with its old and new value.
     """
     structural = changed_since_build(estimator, STRUCTURAL_PARAMS)
+    in_place = changed_since_build(estimator, APPLIED_IN_PLACE)
+    if "task_weights" in in_place and "uncertainty" in (
+        estimator._built_with["task_weights"], estimator.task_weights
+    ):
+        structural = sorted(structural + ["task_weights"])
+        in_place.remove("task_weights")
     if structural:
         built = estimator._built_with
         changes = ", ".join(
@@ -180,14 +199,32 @@ def prepare_continuation(estimator, caller):
         )
         raise ValueError(
             f"{caller} continues training the network already built, but set_params "
-            f"changed {changes} since it was built; these shape the network or its loss "
-            "and cannot apply to it. Call fit (with warm_start=False) to train a new "
-            "network with them, or set them back."
+            f"changed {changes} since it was built; these shape the network, its input "
+            "encoding, the tasks' kinds or the loss's trained parameters (or move it to "
+            "another device) and cannot apply to it. Call fit (with warm_start=False) to "
+            "train a new network with them, or set them back."
         )
+    _apply_in_place(estimator, in_place)
     rebuilt = changed_since_build(estimator, REBUILT_ON_CHANGE)
     components = {REBUILT_ON_CHANGE[name] for name in rebuilt}
     if "optimizer" in components:
         estimator.initialize_optimizer()
     if "callbacks" in components:
         estimator._initialize_callbacks()
-    remember_build(estimator, rebuilt)
+    remember_build(estimator, rebuilt + in_place)
+
+
+def _apply_in_place(estimator, names):
+    """Set the changed training-time settings ``names`` on the built network and loss."""
+    values = {name: getattr(estimator, name) for name in names}
+    if "task_weights" in values:
+        # Checked before anything is set, so a refused value leaves the model as it was.
+        values["task_weights"] = task_weight_values(values["task_weights"], estimator.task_names_)
+    for name, value in values.items():
+        if name == "task_weights":
+            buffer = estimator.criterion_.task_weights
+            buffer.copy_(torch.as_tensor(value, dtype=buffer.dtype))
+        elif name == "gate_dropout_mode":
+            estimator.module_.gate_dropout_mode = value
+        else:
+            setattr(estimator.module_, name, float(value))

@@ -43,8 +43,11 @@ def save_model(model, path):
     ----------
     model : MMoERegressorClassifier
         A fitted model. Its parameters must be plain values (numbers, strings, tuples,
-        lists, dicts) or torch.optim classes; a model with callback objects or a custom
-        optimizer class is refused (pickle it instead, or set ``callbacks=None``).
+        lists, dicts) or torch.optim classes; ``callbacks`` may hold skorch's
+        ``LRScheduler`` (with a scheduler name or class and plain arguments) and
+        ``GradientNormClipping``, and where each schedule stands is saved with the model,
+        so that ``partial_fit`` after :func:`load_model` continues it. A model with other
+        callback objects or a custom optimizer class is refused (pickle it instead).
     path : str or path-like
         Where to write; an existing file is replaced.
 
@@ -77,6 +80,10 @@ def save_model(model, path):
     }
     if hasattr(model, "feature_names_in_"):
         fitted["feature_names_in_"] = [str(name) for name in model.feature_names_in_]
+    # Where each learning-rate schedule stands (see _schedules): continued after loading.
+    fitted["lr_schedulers"] = encode_value(
+        getattr(model, "_scheduler_states", {}), "learning-rate scheduler state"
+    )
     document = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -156,6 +163,11 @@ def load_model(path, *, device=None):
         if not isinstance(stops_early, bool):
             raise StateError("stops_early must be true or false.")
         model._stops_early, model._eval_dataset = stops_early, None
+        schedulers = decode_value(fitted.get("lr_schedulers", {}), "lr_schedulers")
+        if not (isinstance(schedulers, dict)
+                and all(isinstance(state, dict) for state in schedulers.values())):
+            raise StateError("lr_schedulers must map callback names to scheduler states.")
+        model._scheduler_states = schedulers
         model._validate_own_params()
         with seeded_torch(0, model.device):
             model.initialize()

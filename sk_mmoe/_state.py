@@ -3,8 +3,8 @@
 Fitted components (the target encoder, and any feature encoder) describe themselves with
 ``get_state()`` as plain data and rebuild with ``from_state(state)``; this module turns the
 values inside such states (tuples, numpy arrays with their dtype, category dtypes, the
-optimizer class) into JSON and back. Decoding only builds numbers, strings, lists, arrays
-and a fixed set of known objects: no import, no pickle, no ``eval``.
+optimizer class, learning-rate schedules) into JSON and back. Decoding only builds numbers,
+strings, lists, arrays and a fixed set of known objects: no import, no pickle, no ``eval``.
 """
 
 import numbers
@@ -12,9 +12,27 @@ import numbers
 import numpy as np
 import pandas as pd
 import torch
+from skorch.callbacks import GradientNormClipping, LRScheduler
+from skorch.callbacks import lr_scheduler as skorch_lr_scheduler
 
 # numpy dtype kinds an array may be stored with: bool, integers, floats, unicode, object.
 _ARRAY_KINDS = "biufUO"
+
+
+# skorch callbacks a saved model may hold: their parameters are plain values (and a
+# scheduler class), and everything else they need is rebuilt from the optimizer's state
+# and the history when training continues. Others (EarlyStopping, Checkpoint, user
+# classes) are refused by name.
+SAVEABLE_CALLBACKS = {cls.__name__: cls for cls in (LRScheduler, GradientNormClipping)}
+
+
+def _scheduler_class(name):
+    """The scheduler class skorch's ``LRScheduler(policy=name)`` would use, or None."""
+    policy = getattr(skorch_lr_scheduler, name, None)
+    schedulers = (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    if isinstance(policy, type) and issubclass(policy, schedulers):
+        return policy
+    return None
 
 
 class StateError(ValueError):
@@ -54,11 +72,17 @@ def encode_value(value, where="value"):
         return {"task": value.kind, "params": params}
     if isinstance(value, TaskScorer):
         return {"task_scorer": [encode_value(value.task, where), value.metric]}
+    if isinstance(value, type) and _scheduler_class(value.__name__) is value:
+        return {"lr_scheduler": value.__name__}
+    if SAVEABLE_CALLBACKS.get(type(value).__name__) is type(value):
+        params = encode_value(value.get_params(deep=False), f"{where} ({type(value).__name__})")
+        return {"skorch_callback": type(value).__name__, "params": params}
     raise TypeError(
         f"{where}: cannot store a {type(value).__module__}.{type(value).__qualname__} "
         f"({value!r}) in the safe format, which holds numbers, strings, lists, tuples, "
-        "dicts, 1-D arrays and torch.optim classes. Use pickle or joblib (trusted files "
-        "only) for such a model."
+        "dicts, 1-D arrays, torch.optim classes and the skorch callbacks "
+        f"{sorted(SAVEABLE_CALLBACKS)} with such parameters. Use pickle or joblib "
+        "(trusted files only) for such a model."
     )
 
 
@@ -116,6 +140,20 @@ def decode_value(data, where="value"):
             return make_task_scorer(decode_value(pair[0], where), pair[1])
         except ValueError as exc:
             raise StateError(f"{where}: {exc}") from None
+    if set(data) == {"lr_scheduler"}:
+        policy = _scheduler_class(_expect(data["lr_scheduler"], str, where))
+        if policy is None:
+            raise StateError(f"{where}: {data['lr_scheduler']!r} is not a learning-rate scheduler.")
+        return policy
+    if set(data) == {"skorch_callback", "params"}:
+        callback = SAVEABLE_CALLBACKS.get(data["skorch_callback"])
+        params = decode_value(data["params"], where)
+        if callback is None or not isinstance(params, dict):
+            raise StateError(f"{where}: {data['skorch_callback']!r} is not a saveable callback.")
+        try:
+            return callback(**params)
+        except TypeError as exc:
+            raise StateError(f"{where}: malformed {callback.__name__} parameters: {exc}") from None
     raise StateError(f"{where}: unexpected stored value {data!r}.")
 
 

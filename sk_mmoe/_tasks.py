@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ._frames import as_pandas
 from ._task_kinds import (
     TaskKindWarning,
     check_target_column,
@@ -28,6 +29,7 @@ __all__ = ["TASK_KINDS", "TargetEncoder", "TaskKindWarning", "infer_task_kind"]
 
 def _as_frame(y):
     """Return ``(frame, layout)`` for any accepted ``y``; the caller's object is untouched."""
+    y = as_pandas(y, "y")
     if isinstance(y, pd.DataFrame):
         if y.shape[1] == 0:
             raise ValueError("y has 0 columns; at least one target column is required.")

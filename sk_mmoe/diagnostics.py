@@ -185,7 +185,7 @@ def polarization_warning_message(task_names, utilization, gate_balance):
     It warns when a task's gate is polarized (:func:`polarized_tasks`) or when more than
     half of the experts are dead (:func:`dead_experts`); dead experts are named alongside
     a polarized gate. Without a balancing loss (``gate_balance=0``) it suggests one: in
-    the remedies study (``benchmarks/results/polarization_remedies.md``) it was the one
+    our remedies study (20 paired seeds per setting, standardised inputs) it was the one
     remedy that prevented collapse in every seed.
 
     Examples

@@ -17,3 +17,23 @@ class NonFiniteLossError(FloatingPointError):
     ...     print(str(error)[:35])
     The training loss became non-finite
     """
+
+
+class DistributedTrainingError(RuntimeError):
+    """A fit with ``distributed=True`` could not start or go on across its ranks.
+
+    Raised on every rank that is still running when no process group can be formed, when
+    the ranks were given different data, or when another rank died or stopped answering
+    within ``distributed_timeout`` seconds; the message says which.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_mmoe import DistributedTrainingError, MMoERegressorClassifier
+    >>> X = np.random.RandomState(0).normal(size=(50, 3))
+    >>> try:  # no launcher started this program and no process group exists
+    ...     MMoERegressorClassifier(distributed=True, max_epochs=1).fit(X, X[:, 0])
+    ... except DistributedTrainingError as error:
+    ...     print(str(error)[:43])
+    distributed=True found no torch.distributed
+    """

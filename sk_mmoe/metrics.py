@@ -10,6 +10,7 @@ from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from ._routing import ScoreRequestMixin
 from ._warnings import warn
 
 
@@ -327,7 +328,7 @@ def make_task_scorer(task, metric=None):
     return TaskScorer(task, metric)
 
 
-class TaskScorer:
+class TaskScorer(ScoreRequestMixin):
     """A scorer for one task of a multi-task model; made by :func:`make_task_scorer`.
 
     Called as ``scorer(estimator, X, y, sample_weight=None)`` by scikit-learn's model

@@ -77,3 +77,19 @@ def test_string_classes_are_object_arrays_of_str_like_scikit_learn():
     one_d = MMoERegressorClassifier(n_experts=2, max_epochs=1, random_state=0)
     pred = one_d.fit(X, y["colour"].to_numpy(dtype=str)).predict(X[:3])
     assert pred.dtype == object and type(pred[0]) is str
+
+
+def test_set_params_refuses_unknown_names_as_scikit_learn_does():
+    from sk_mmoe import MMoERegressorClassifier
+
+    model = MMoERegressorClassifier()
+    # A Pipeline step's prefix on the bare estimator was stored silently and ignored.
+    with pytest.raises(ValueError, match=r"Invalid parameter 'mmoe' for estimator MMoERegressorClassifier.*'mmoe__' is not a prefix"):
+        model.set_params(mmoe__n_experts=4)
+    with pytest.raises(ValueError, match=r"Invalid parameter 'n_expert'.*'n_experts'"):
+        model.set_params(n_expert=4)
+    assert "mmoe__n_experts" not in model.get_params() and model.n_experts == 8
+    # Routed parameters stay accepted.
+    model.set_params(optimizer__weight_decay=0.1, iterator_train__shuffle=True,
+                     callbacks__print_log__sink=print, n_experts=4)
+    assert model.get_params()["optimizer__weight_decay"] == 0.1 and model.n_experts == 4

@@ -149,6 +149,15 @@ def test_non_finite_loss_stops_training_and_names_epoch_and_task(mixed_data, sma
         MMoERegressorClassifier(**dict(small_params, lr=1e25)).fit(X, y)
 
 
+@pytest.mark.parametrize("optimizer", [torch.optim.Adam, torch.optim.AdamW])
+def test_learning_rate_that_overflows_the_optimizer_step(mixed_data, small_params, optimizer):
+    # lr=1e38 is a finite float32, but Adam's step lr / (1 - beta1) is not.
+    X, y = mixed_data
+    model = MMoERegressorClassifier(**dict(small_params, lr=1e38, optimizer=optimizer))
+    with pytest.raises(NonFiniteLossError, match=r"optimizer step overflowed in epoch 1 with lr=1e\+38"):
+        model.fit(X, y)
+
+
 def test_failed_fit_leaves_no_usable_model(mixed_data, small_params):
     X, y = mixed_data
     model = MMoERegressorClassifier(**small_params).fit(X, y)
@@ -246,6 +255,16 @@ def test_score_with_sample_weight_of_the_wrong_length(fitted, mixed_data):
     X, y = mixed_data
     with pytest.raises(ValueError, match=r"inconsistent numbers of samples: X has 400 rows but sample_weight has shape \(5,\)"):
         fitted.score(X, y, sample_weight=np.ones(5))
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_frame_x_without_columns(mixed_data, small_params, method):
+    _, y = mixed_data
+    X = pd.DataFrame(index=range(len(y)))
+    with pytest.raises(ValueError, match=r"X has 0 columns \(shape=\(400, 0\)\) while a minimum of 1"):
+        getattr(MMoERegressorClassifier(**small_params), method)(X, y)
+    with pytest.raises(ValueError, match="0 feature"):
+        MMoERegressorClassifier(**small_params).fit(np.empty((len(y), 0)), y)
 
 
 def test_frame_y_without_columns(mixed_data, small_params):

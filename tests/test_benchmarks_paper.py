@@ -11,8 +11,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from census_data import CENSUS_HOME, HAVE_CENSUS, SKIP_REASON
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-CENSUS_FILE = BENCHMARKS.parents[1] / "shared" / "data" / "census-income.test.gz"
 
 
 def load_script(name, monkeypatch):
@@ -66,17 +67,14 @@ def test_synthetic_figure4_alpha_std_smoke(tmp_path, monkeypatch):
     assert "python benchmarks/synthetic_figure4.py --smoke --alpha-std 1 --out" in text
 
 
-needs_census = pytest.mark.skipif(
-    not CENSUS_FILE.is_file(),
-    reason=f"the census smoke run reads {CENSUS_FILE}, which is absent (no download in tests)",
-)
+needs_census = pytest.mark.skipif(not HAVE_CENSUS, reason=SKIP_REASON)
 
 
 @needs_census
 def test_census_table_smoke(tmp_path, monkeypatch):
     script = load_script("census_table", monkeypatch)
     results = script.main(["--smoke", "--family", "--out", str(tmp_path),
-                           "--data-home", str(CENSUS_FILE.parent)])
+                           "--data-home", str(CENSUS_HOME)])
 
     written = pd.read_csv(tmp_path / "census_table.csv")
     assert len(written) == len(results)
@@ -98,7 +96,7 @@ def test_census_table_smoke(tmp_path, monkeypatch):
 def test_census_family_smoke(tmp_path, monkeypatch):
     script = load_script("census_table", monkeypatch)
     results = script.main(["--smoke", "--only-family", "--out", str(tmp_path),
-                           "--data-home", str(CENSUS_FILE.parent)])
+                           "--data-home", str(CENSUS_HOME)])
     assert set(results["model"]) == {"MMoE", *script.FAMILY}
     text = (tmp_path / "census_table.md").read_text()
     assert "CGC, PLE and uncertainty task weights" in text and "## Paired by seed" in text

@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from census_data import CENSUS_HOME, HAVE_CENSUS, SKIP_REASON
+
 pytest.importorskip("matplotlib")
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-HAVE_CENSUS = (SHARED_DATA / "census-income.test.gz").is_file()
 N_SEEDS = 1
 
 
@@ -24,7 +24,7 @@ def smoke_run(tmp_path_factory):
         sys.modules.pop("polarization", None)
         script = importlib.import_module("polarization")
         script.main(["--smoke", "--out", str(out), "--n-seeds", str(N_SEEDS),
-                     "--data-home", str(SHARED_DATA)])
+                     "--data-home", str(CENSUS_HOME)])
     return script, out
 
 
@@ -67,7 +67,7 @@ def test_synthetic_runs_and_summary(smoke_run):
 
 def test_census_runs(smoke_run):
     if not HAVE_CENSUS:
-        pytest.skip(f"census-income.test.gz is not in {SHARED_DATA} (see its README.md)")
+        pytest.skip(SKIP_REASON)
     script, out = smoke_run
     runs = pd.read_csv(out / "polarization_runs.csv")
     census = [s for s in script.STUDY if s.startswith("census")]

@@ -15,9 +15,10 @@ import pytest
 
 from sk_mmoe.datasets import _census, _synthetic, load_census_income, make_multitask_regression
 
+from census_data import CENSUS_HOME, HAVE_CENSUS, SKIP_REASON
+
 # Label correlation at each weight cosine p, read off Figure 2 of the MMoE paper.
 FIGURE_2 = {0.4: 0.05, 0.5: 0.07, 0.6: 0.10, 0.7: 0.13, 0.8: 0.19, 0.9: 0.30, 0.95: 0.44, 1.0: 1.0}
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.mark.parametrize("module", [_synthetic, _census])
@@ -136,10 +137,10 @@ def test_invalid_parameters_raise_naming_them(name, value):
 
 @pytest.fixture(scope="module")
 def census_group_1():
-    if not (SHARED_DATA / "census-income.test.gz").is_file():
-        pytest.skip(f"census-income.test.gz is not in {SHARED_DATA} (see its README.md)")
+    if not HAVE_CENSUS:
+        pytest.skip(SKIP_REASON)
     with pytest.warns(UserWarning) as record:
-        bunch = load_census_income(data_home=SHARED_DATA, download_if_missing=False)
+        bunch = load_census_income(data_home=CENSUS_HOME, download_if_missing=False)
     return bunch, record
 
 
@@ -194,11 +195,11 @@ def test_group_1_targets_and_features(census_group_1):
 
 
 def test_group_2_targets_and_features():
-    if not (SHARED_DATA / "census-income.test.gz").is_file():
-        pytest.skip(f"census-income.test.gz is not in {SHARED_DATA} (see its README.md)")
+    if not HAVE_CENSUS:
+        pytest.skip(SKIP_REASON)
     with pytest.warns(UserWarning, match="only"):
         X, y = load_census_income(
-            data_home=SHARED_DATA, group=2, download_if_missing=False, return_X_y=True
+            data_home=CENSUS_HOME, group=2, download_if_missing=False, return_X_y=True
         )
     assert list(y.columns) == ["college_degree", "never_married"]
     assert 0.1 < y["college_degree"].mean() < 0.3
@@ -346,3 +347,13 @@ def test_file_with_unexpected_labels_is_rejected(tmp_path):
 def test_invalid_group_raises(group, tmp_path):
     with pytest.raises(ValueError, match=f"group must be 1 or 2, got {group!r}"):
         load_census_income(data_home=tmp_path, group=group)
+
+
+def test_census_tests_look_where_the_library_reads(tmp_path):
+    from census_data import SKIP_REASON, TEST_FILE, census_data_home
+
+    (tmp_path / TEST_FILE).write_bytes(b"")
+    assert census_data_home({"SK_MMOE_DATA": str(tmp_path)}) == tmp_path
+    # The skip names the variable and the library's folder, not a file of this checkout.
+    assert "$SK_MMOE_DATA" in SKIP_REASON and "~/.cache/sk_mmoe" in SKIP_REASON
+    assert "README" not in SKIP_REASON

@@ -10,7 +10,16 @@ the fast re-run as in the committed full run: its stdout and its result's text, 
 numbers compared to 3 significant digits. Tag cells whose output does not depend on the
 data size or on training (a loader's message, shapes of the data itself, task kinds,
 classes, an error text); other cells' numbers legitimately differ between the two runs.
+
+Prose: a markdown cell tagged ``results`` quotes the full run's results, and every result
+it quotes (a decimal number, a percentage, "N of M") must be printed by the committed
+outputs of the notebook's code cells, to the precision the prose gives. The committed
+outputs are those of a full run of the current code, so prose and outputs agree with what
+re-running produces; a markdown cell that also cites other documents keeps those numbers
+in an untagged cell.
 """
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import os
 import re
@@ -23,6 +32,8 @@ from jupyter_client import KernelManager
 from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 
+from census_data import SKIP_REASON, census_data_home
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = [
@@ -31,17 +42,13 @@ NOTEBOOKS = [
     "03_synthetic_experiment.ipynb",
     "04_census_income.ipynb",
     "05_polarization.ipynb",
+    "06_count_targets.ipynb",
 ]
 NEEDS_CENSUS = {"04_census_income.ipynb"}
 CENSUS_FILES = [
     f"census-income.{part}{suffix}" for part in ("data", "test") for suffix in (".gz", "")
 ]
 CELL_TIMEOUT_S = 240
-
-
-def _census_data_home(environ):
-    """The folder the census notebook reads: $SK_MMOE_DATA, else shared/data beside the repo."""
-    return Path(environ.get("SK_MMOE_DATA", REPO.parent / "shared" / "data"))
 
 
 def _kernel_manager():
@@ -80,6 +87,53 @@ def normalised(text):
     return re.sub(r"[ \t]+", " ", text).strip()
 
 
+RESULTS = "results"
+# What prose quotes from a run: "9 of 10" (also "of the", "of these"), "99%", "0.348".
+_QUOTED = re.compile(
+    r"(?<![\w.])(\d[\d,]* of (?:the |these )?\d[\d,]*|\d+(?:\.\d+)?%|\d[\d,]*\.\d+)(?![\w.]\w)"
+)
+
+
+def quoted_results(markdown):
+    """The results a markdown text quotes, leaving out code spans and link targets."""
+    text = re.sub(r"`[^`]*`", " ", markdown)
+    text = re.sub(r"\]\([^)]*\)", "]", text)
+    return _QUOTED.findall(re.sub(r"\s+", " ", text))
+
+
+def unprinted_results(notebook):
+    """(cell index, quote) for each result quoted in a ``results`` cell that no code cell
+    of ``notebook`` printed."""
+    outputs = re.sub(r"\s+", " ", "\n".join(printed(c) for c in notebook.cells if c.cell_type == "code"))
+    numbers = [m[0].replace(",", "") for m in _NUMBER.finditer(outputs)]
+    missing = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "markdown" or RESULTS not in cell.metadata.get("tags", []):
+            continue
+        for quote in quoted_results(cell.source):
+            if " of " in quote:
+                count, total = re.findall(r"\d[\d,]*", quote)
+                ok = re.search(rf"(?<![\d.]){count} of {total}(?!\d)", outputs) is not None
+            elif quote.endswith("%"):
+                ok = re.search(rf"(?<![\d.]){re.escape(quote)}", outputs) is not None
+            else:
+                ok = _printed_to_precision(quote.replace(",", ""), numbers)
+            if not ok:
+                missing.append((index, quote))
+    return missing
+
+
+def _printed_to_precision(quote, numbers):
+    step = Decimal(1).scaleb(Decimal(quote).as_tuple().exponent)
+    for number in numbers:
+        try:
+            if Decimal(number).quantize(step, rounding=ROUND_HALF_UP) == Decimal(quote):
+                return True
+        except InvalidOperation:
+            continue
+    return False
+
+
 def drifted_cells(committed, rerun):
     """Indices and texts of tagged cells whose printed output changed."""
     drifted = []
@@ -103,6 +157,28 @@ def test_drift_check_catches_a_changed_message_but_not_a_rounding():
     assert drifted_cells(committed, notebook(""))
 
 
+def test_prose_check_finds_a_quoted_result_the_outputs_do_not_print():
+    def notebook(prose, printed_text):
+        code = nbformat.v4.new_code_cell("print(...)")
+        code.outputs = [nbformat.v4.new_output("stream", name="stdout", text=printed_text)]
+        text = nbformat.v4.new_markdown_cell(prose, metadata={"tags": [RESULTS]})
+        return nbformat.v4.new_notebook(cells=[code, text])
+
+    printed_text = "none: collapsed in 9 of 10 seeds; entropy 0.0671, 99% on expert 7\n"
+    prose = "Collapsed in 9 of 10 seeds, entropy 0.067 (`gate_balance=0.1`), 99% on one expert."
+    assert unprinted_results(notebook(prose, printed_text)) == []
+    stale = "Collapsed in 7 of 10 seeds, entropy 0.07 and 0.08, 98% on one expert."
+    assert unprinted_results(notebook(stale, printed_text)) == [(1, "7 of 10"), (1, "0.08"), (1, "98%")]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_prose_quotes_only_results_the_committed_run_printed(name):
+    notebook = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+    tagged = [c for c in notebook.cells if RESULTS in c.metadata.get("tags", [])]
+    assert tagged and all(quoted_results(c.source) for c in tagged), "tag the cells that quote results"
+    assert unprinted_results(notebook) == []
+
+
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_committed_outputs_show_no_machine_paths(name):
     notebook = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
@@ -119,9 +195,9 @@ def test_every_notebook_is_tested():
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_in_fast_mode(name, monkeypatch):
     if name in NEEDS_CENSUS:
-        data_home = _census_data_home(os.environ)
+        data_home = census_data_home(os.environ)
         if not any((data_home / f).exists() for f in CENSUS_FILES):
-            pytest.skip(f"no census-income file in {data_home} (set SK_MMOE_DATA to its folder)")
+            pytest.skip(SKIP_REASON)
         # The notebook reads the library's default folder, which this variable sets.
         monkeypatch.setenv("SK_MMOE_DATA", str(data_home))
     monkeypatch.setenv("SK_MMOE_FAST", "1")

@@ -29,8 +29,9 @@ def test_training_parameters_apply_to_the_next_partial_fit(continued, mixed_data
     "change",
     [
         {"n_experts": 5},
-        {"gate_dropout": 0.5},
-        {"task_weights": [1.0, 2.0, 1.0]},
+        {"task_weights": "uncertainty"},
+        {"numeric_embedding": "periodic"},
+        {"n_task_experts": 2},
         {"expert_layer_sizes": (4, 4)},
         {"gate_layer_sizes": (4,)},
         {"tower_layer_sizes": ()},
@@ -49,6 +50,34 @@ def test_structural_changes_are_refused_by_partial_fit(continued, mixed_data, ch
     assert continued.n_iter_ == 2
     continued.fit(X, y)  # fit builds a new network with the new value
     assert continued.n_iter_ == 2
+
+
+def test_training_settings_of_the_network_and_loss_apply_in_place(continued, mixed_data):
+    X, y = mixed_data
+    before = [p.detach().clone() for p in continued.module_.parameters()]
+    continued.set_params(gate_dropout=0.4, gate_dropout_mode="scale", gate_temperature=2.5,
+                         gate_balance=0.3, task_weights=[1.0, 2.0, 0.5])
+    continued.partial_fit(X, y)
+    module = continued.module_
+    assert (module.gate_dropout, module.gate_dropout_mode) == (0.4, "scale")
+    assert (module.gate_temperature, module.gate_balance) == (2.5, 0.3)
+    np.testing.assert_array_equal(continued.task_weights_, [1.0, 2.0, 0.5])
+    assert continued.n_iter_ == 4
+    # gate_balance > 0 is in the training loss from now on, and the weights trained on.
+    assert "gate_balance_loss" in continued.history_[-1, "batches"][0]
+    assert not all(torch.equal(a, b) for a, b in zip(before, module.parameters()))
+    # The same settings given to a new network at fit are the ones now in use.
+    fresh = clone(continued).fit(X, y)
+    assert (fresh.module_.gate_temperature, fresh.module_.gate_dropout_mode) == (2.5, "scale")
+
+
+def test_refused_task_weights_leave_the_model_as_it_was(continued, mixed_data):
+    X, y = mixed_data
+    continued.set_params(gate_temperature=2.0, task_weights=[1.0, -1.0, 1.0])
+    with pytest.raises(ValueError, match="task_weights must be finite, non-negative"):
+        continued.partial_fit(X, y)
+    assert continued.module_.gate_temperature == 1.0
+    np.testing.assert_array_equal(continued.criterion_.task_weights.numpy(), [1.0, 1.0, 1.0])
 
 
 def test_setting_a_structural_parameter_back_or_to_an_equal_value_is_fine(continued, mixed_data):

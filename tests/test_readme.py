@@ -7,6 +7,7 @@ preceded by ``<!-- readme-test: skip (reason) -->`` is only compiled (the reason
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 README = Path(__file__).parents[1] / "README.md"
@@ -45,6 +46,15 @@ def test_readme_python_blocks_run_in_order(tmp_path, monkeypatch):
     for search in searches:
         valid = search.estimator.get_params()
         assert set(search.param_grid) <= set(valid), set(search.param_grid) - set(valid)
+    # The saved schedule continued after loading: ten epochs of one cosine.
+    epochs = np.arange(10)
+    np.testing.assert_allclose(namespace["resumed"].history_[:, "event_lr"],
+                               1e-3 * (1 + np.cos(np.pi * epochs / 10)) / 2, rtol=1e-9)
+    # The cluster example ran for real, every fit on the LocalCluster's workers.
+    fitted = namespace["cluster_search"]
+    assert len(fitted.cv_results_["params"]) == 4
+    assert np.isfinite(fitted.cv_results_["mean_test_score"]).all()
+    assert namespace["client"].status == "closed"
 
 
 def test_skipped_blocks_give_a_reason():
@@ -62,3 +72,26 @@ def test_demo_options_listed_in_readme_match_its_help(capsys):
     assert sentence, "README must list the demo's options after `python -m sk_mmoe --help`"
     listed = set(re.findall(r"`(--[a-z-]+)`", sentence[1]))
     assert listed == offered
+
+
+def test_readme_quotes_the_demo_seeds_results():
+    """The README's sentence on the demo over seeds says what demo_seeds.csv holds."""
+    import pandas as pd
+
+    results = README.parent / "benchmarks" / "results"
+    frame = pd.read_csv(results / "demo_seeds.csv")
+    table = frame.pivot(index="seed", columns="model", values="mse_mean")
+    wins = int((table.idxmin(axis=1) == "mmoe").sum())
+    ratio = table["mmoe"] / table["shared_bottom"]
+    sentence = re.search(
+        r"MMoE had the lowest test error\s+in (\d+) of (\d+) seeds \(MMoE / Shared-Bottom\s+"
+        r"([\d.]+)-([\d.]+)\)", README.read_text())
+    assert sentence, "README must state the demo's seeds result"
+    assert (int(sentence[1]), int(sentence[2])) == (wins, len(table))
+    assert (sentence[3], sentence[4]) == (f"{ratio.min():.2f}", f"{ratio.max():.2f}")
+    # demo_seeds.md is the same run as the CSV.
+    report = (results / "demo_seeds.md").read_text()
+    assert f"range {ratio.min():.2f}-{ratio.max():.2f}" in report
+    for seed, row in table.iterrows():
+        cells = " | ".join(f"{value:.3f}" for value in row)
+        assert f"| {seed} | {cells} |" in report

@@ -131,6 +131,35 @@ def test_convergence_warning_when_max_epochs_cut_training_short(mixed_data, smal
         )
 
 
+@pytest.mark.parametrize("max_epochs", [2, 5, 10])
+def test_convergence_warning_also_when_max_epochs_is_within_the_patience(
+    mixed_data, small_params, max_epochs
+):
+    # max_epochs <= n_iter_no_change (10): the rule compares the epochs after the first
+    # with the first, with and without early stopping.
+    X, y = mixed_data
+    params = dict(small_params, max_epochs=max_epochs, lr=1e-3)
+    with pytest.warns(ConvergenceWarning, match=rf"max_epochs={max_epochs} .*still improving"):
+        MMoERegressorClassifier(**params, early_stopping=False).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="validation loss was still improving"):
+        MMoERegressorClassifier(**params).fit(X[:300], y[:300], eval_set=(X[300:], y[300:]))
+
+
+def test_convergence_warning_after_a_single_epoch(mixed_data, small_params):
+    X, y = mixed_data
+    with pytest.warns(ConvergenceWarning, match="max_epochs=1 after a single epoch"):
+        MMoERegressorClassifier(**dict(small_params, max_epochs=1)).fit(X, y)
+
+
+def test_no_convergence_warning_within_the_patience_when_the_loss_stalled(mixed_data, small_params):
+    # At lr=0 nothing changes: a short run that stopped improving is not cut short.
+    X, y = mixed_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        MMoERegressorClassifier(**dict(small_params, max_epochs=3, lr=1e-12, gate_dropout=0.0,
+                                       early_stopping=False)).fit(X, y)
+
+
 def test_no_convergence_warning_once_training_has_stalled(small_params):
     rng = np.random.RandomState(0)
     X = rng.normal(size=(200, 3))

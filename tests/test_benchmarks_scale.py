@@ -1,0 +1,16 @@
+import pytest
+
+from benchmarks.scale import main
+
+
+@pytest.mark.distributed
+def test_scale_benchmark_smoke(tmp_path):
+    # Starts torchrun: a `distributed` test, run by `make test-distributed`.
+    ratios = main(["--smoke", "--threads", "--out", str(tmp_path)])
+    assert set(ratios) == {"256:1 process, 1 thread", "256:2 ranks (gloo), 1 thread each",
+                           "256:1 process, 2 threads"}
+    assert ratios["256:1 process, 1 thread"] == 1.0
+    assert all(ratio > 0 for ratio in ratios.values())
+    text = (tmp_path / "scale_smoke.md").read_text()
+    assert "| 256 | 2 ranks (gloo), 1 thread each |" in text and "Load average" not in text
+    assert "shared with other users' processes" in text
