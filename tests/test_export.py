@@ -90,7 +90,9 @@ def frame_model():
 @pytest.mark.parametrize("architecture", ["mmoe", "omoe", "shared_bottom", "cgc", "ple"])
 def test_onnx_equals_predict_for_every_architecture(architecture, tmp_path):
     X, y = _frame_data()
-    model = MMoERegressorClassifier(architecture=architecture, n_levels=2, **TINY)
+    # Under 1,000 rows "auto" means no embedding: ask for it, so that the export covers it.
+    model = MMoERegressorClassifier(architecture=architecture, n_levels=2,
+                                    numeric_embedding="piecewise_linear", **TINY)
     model.fit(X.iloc[:-100], y.iloc[:-100])
     assert model._feature_encoder.numeric_embedding_ == "piecewise_linear"
     test = _held_out(X)
