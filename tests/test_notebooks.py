@@ -88,9 +88,10 @@ def normalised(text):
 
 
 RESULTS = "results"
-# What prose quotes from a run: "9 of 10" (also "of the", "of these"), "99%", "0.348".
+# What prose quotes from a run: "9 of 10" (also "of the", "of these"), "99%", "0.348" (a
+# minus sign written against a decimal is part of it).
 _QUOTED = re.compile(
-    r"(?<![\w.])(\d[\d,]* of (?:the |these )?\d[\d,]*|\d+(?:\.\d+)?%|\d[\d,]*\.\d+)(?![\w.]\w)"
+    r"(?<![\w.])(\d[\d,]* of (?:the |these )?\d[\d,]*|\d+(?:\.\d+)?%|-?\d[\d,]*\.\d+)(?![\w.]\w)"
 )
 
 

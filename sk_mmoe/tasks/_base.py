@@ -135,7 +135,11 @@ class Task:
         return None
 
     def decode(self, predicted):
-        """Predictions of :meth:`predict_raw` (as numpy) in the user's label space."""
+        """Predictions of :meth:`predict_raw` (as numpy) in the user's label space.
+
+        It is the identity for quantities and ``classes_[index]`` for classes: the ONNX
+        export (:func:`sk_mmoe.export_onnx`) rebuilds exactly these two, and refuses a
+        task whose ``decode`` does anything else."""
         return predicted
 
     def decode_targets(self, encoded):
