@@ -19,8 +19,6 @@ re-running produces; a markdown cell that also cites other documents keeps those
 in an untagged cell.
 """
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-
 import os
 import re
 import sys
@@ -33,6 +31,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 
 from census_data import SKIP_REASON, census_data_home
+from prose_numbers import NUMBER, quoted_results, unshown
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
@@ -61,7 +60,6 @@ def _kernel_manager():
 
 
 DETERMINISTIC = "deterministic"
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 # Absolute paths of a developer's or a CI machine, which a committed output must not show.
 _MACHINE_PATH = re.compile(r"(?<![\w.~$])/(?:home|work|tmp|Users|root|private|var/folders)/")
@@ -83,56 +81,21 @@ def printed(cell):
 def normalised(text):
     """Numbers to 3 significant digits, memory addresses blanked, spacing collapsed."""
     text = _ADDRESS.sub("0x?", text)
-    text = _NUMBER.sub(lambda m: format(float(m[0].replace(",", "")), ".3g"), text)
+    text = NUMBER.sub(lambda m: format(float(m[0].replace(",", "")), ".3g"), text)
     return re.sub(r"[ \t]+", " ", text).strip()
 
 
 RESULTS = "results"
-# What prose quotes from a run: "9 of 10" (also "of the", "of these"), "99%", "0.348" (a
-# minus sign written against a decimal is part of it).
-_QUOTED = re.compile(
-    r"(?<![\w.])(\d[\d,]* of (?:the |these )?\d[\d,]*|\d+(?:\.\d+)?%|-?\d[\d,]*\.\d+)(?![\w.]\w)"
-)
-
-
-def quoted_results(markdown):
-    """The results a markdown text quotes, leaving out code spans and link targets."""
-    text = re.sub(r"`[^`]*`", " ", markdown)
-    text = re.sub(r"\]\([^)]*\)", "]", text)
-    return _QUOTED.findall(re.sub(r"\s+", " ", text))
 
 
 def unprinted_results(notebook):
     """(cell index, quote) for each result quoted in a ``results`` cell that no code cell
     of ``notebook`` printed."""
-    outputs = re.sub(r"\s+", " ", "\n".join(printed(c) for c in notebook.cells if c.cell_type == "code"))
-    numbers = [m[0].replace(",", "") for m in _NUMBER.finditer(outputs)]
-    missing = []
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "markdown" or RESULTS not in cell.metadata.get("tags", []):
-            continue
-        for quote in quoted_results(cell.source):
-            if " of " in quote:
-                count, total = re.findall(r"\d[\d,]*", quote)
-                ok = re.search(rf"(?<![\d.]){count} of {total}(?!\d)", outputs) is not None
-            elif quote.endswith("%"):
-                ok = re.search(rf"(?<![\d.]){re.escape(quote)}", outputs) is not None
-            else:
-                ok = _printed_to_precision(quote.replace(",", ""), numbers)
-            if not ok:
-                missing.append((index, quote))
-    return missing
-
-
-def _printed_to_precision(quote, numbers):
-    step = Decimal(1).scaleb(Decimal(quote).as_tuple().exponent)
-    for number in numbers:
-        try:
-            if Decimal(number).quantize(step, rounding=ROUND_HALF_UP) == Decimal(quote):
-                return True
-        except InvalidOperation:
-            continue
-    return False
+    outputs = "\n".join(printed(c) for c in notebook.cells if c.cell_type == "code")
+    return [(index, quote)
+            for index, cell in enumerate(notebook.cells)
+            if cell.cell_type == "markdown" and RESULTS in cell.metadata.get("tags", [])
+            for quote in unshown(quoted_results(cell.source), outputs)]
 
 
 def drifted_cells(committed, rerun):
