@@ -8,7 +8,7 @@ against it is part of it), a percentage ("99%") or a count ("9 of 10", also "of 
 """
 
 import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?")
 _QUOTED = re.compile(
@@ -25,8 +25,9 @@ def quoted_results(markdown):
 
 def unshown(quotes, text):
     """The quotes that ``text`` does not show: a count as "N of M", a percentage as
-    written, a decimal as any number of ``text`` that rounds (half up) to it; a decimal
-    quoted without a sign ("behind by 0.0021") may be shown with one ("-0.0021")."""
+    written, a decimal as any number of ``text`` that rounds to it (a tie either way: a
+    shown 0.6545 may be 0.65448, quoted as 0.654); a decimal quoted without a sign
+    ("behind by 0.0021") may be shown with one ("-0.0021")."""
     text = re.sub(r"\s+", " ", text)
     numbers = [m[0].replace(",", "") for m in NUMBER.finditer(text)]
     missing = []
@@ -48,7 +49,7 @@ def _shown_to_precision(quote, numbers):
     for number in numbers:
         try:
             shown = Decimal(number) if quote.startswith("-") else abs(Decimal(number))
-            if shown.quantize(step, rounding=ROUND_HALF_UP) == Decimal(quote):
+            if abs(shown - Decimal(quote)) <= step / 2:
                 return True
         except InvalidOperation:
             continue
