@@ -540,11 +540,13 @@ class MMoERegressorClassifier(
         """Shrink the quantity tasks' outputs by factors chosen on this call's validation
         rows (``shrink_quantities``); returns the factors (all 1 when nothing changed)."""
         valid = self.__dict__.pop("_validation_dataset", None)
-        if not self.shrink_quantities or valid is None or len(valid) == 0:
+        if not self.shrink_quantities or valid is None:
             return np.ones(len(self.tasks_))
-        factors = validation_shrinkage(
-            self.forward(valid), valid.batch(slice(None))[1], self.criterion_
+        batches = (
+            (self.evaluation_step(batch), batch[1])
+            for batch in self.get_iterator(valid, training=False)
         )
+        factors = validation_shrinkage(batches, self.criterion_)
         scale_task_outputs(self.module_, factors)
         return factors
 
