@@ -26,7 +26,7 @@ from ._api_checks import (
     check_device,
     no_classification_task,
 )
-from ._data import BatchSlicer, TensorBatchDataset
+from ._data import BatchSlicer, RowOutputs, TensorBatchDataset
 from ._distributed_fit import DistributedFitMixin, in_distributed_session
 from ._embeddings import NUMERIC_EMBEDDINGS
 from ._frames import PredictOutputMixin
@@ -660,9 +660,11 @@ class MMoERegressorClassifier(
 
     def _raw_outputs(self, X):
         check_is_fitted(self)
-        X_tensor = self._feature_encoder.transform(self, X)
-        outputs = self.forward(TensorBatchDataset(X_tensor))
-        return outputs.numpy()
+        dataset = TensorBatchDataset(self._feature_encoder.transform(self, X))
+        outputs = RowOutputs(len(dataset))
+        for batch in self.forward_iter(dataset):
+            outputs.add(batch)
+        return outputs.result().numpy()
 
     def _predict_tasks(self, X, with_proba=False):
         """Per-task predicted labels/values and (optionally) per-task probabilities."""
@@ -733,11 +735,11 @@ class MMoERegressorClassifier(
         check_is_fitted(self)
         X_tensor = self._feature_encoder.transform(self, X)
         self.module_.eval()
-        batches = []
+        weights = RowOutputs(len(X_tensor))
         with torch.no_grad():
             for X_batch, _ in self.get_iterator(TensorBatchDataset(X_tensor)):
-                batches.append(self.module_.gate_weights(X_batch.to(self.device)).cpu())
-        return torch.cat(batches).numpy()
+                weights.add(self.module_.gate_weights(X_batch.to(self.device)))
+        return weights.result().numpy()
 
     def score(self, X, y, sample_weight=None):
         """Mean over tasks of R² (regression) and accuracy (classification).
