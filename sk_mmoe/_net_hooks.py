@@ -14,12 +14,13 @@ import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
 
-from ._data import split_targets
+from ._data import EpochOfSteps, split_targets
 from ._early_stopping import early_stopping_callbacks, stratification_labels, validation_split
 from ._embeddings import FeatureEmbedding
 from ._loss import MultiTaskLoss
 from ._network import MMoENetwork
 from ._params import layer_sizes
+from ._streaming import SourceBatches, SourceDataset
 from ._training import auto_lr_scale, fused_by_default, resolve_batch_size
 from ._training_log import TrainingLog
 from .diagnostics import GateUtilization
@@ -169,7 +170,13 @@ class NetHooksMixin:
         # hold-out), the same count that sets the learning rate's scale.
         rows = getattr(self, "_training_rows", None) if training else None
         kwargs["batch_size"] = resolve_batch_size(kwargs["batch_size"], rows or len(dataset))
-        return getattr(self, prefix)(dataset, **kwargs)
+        if isinstance(dataset, SourceDataset):
+            iterator = SourceBatches(dataset, **kwargs)
+        else:
+            iterator = getattr(self, prefix)(dataset, **kwargs)
+        if training and self.steps_per_epoch is not None:
+            iterator = EpochOfSteps(iterator, self.steps_per_epoch)
+        return iterator
 
     def train_step(self, batch, **fit_params):
         try:
