@@ -308,7 +308,7 @@ class MMoERegressorClassifier(
     ``set_params`` on a fitted model: ``fit`` (without ``warm_start``) builds a new
     network with every parameter. ``partial_fit`` and ``fit`` with ``warm_start=True``
     continue the built network, and apply every training-time setting: ``lr``,
-    ``max_epochs``, ``batch_size``, ``optimizer__*``, ``early_stopping``,
+    ``max_epochs``, ``batch_size``, ``steps_per_epoch``, ``optimizer__*``, ``early_stopping``,
     ``validation_fraction``, ``random_state``, ``verbose``, ``callbacks__*``; ``optimizer``
     and ``n_iter_no_change`` by rebuilding the optimizer or the callbacks; and
     ``gate_dropout``, ``gate_dropout_mode``, ``gate_temperature``, ``gate_balance`` and
@@ -595,8 +595,8 @@ class MMoERegressorClassifier(
             Numeric features ``(n_samples, n_features)``, or a DataFrame that may also
             hold categorical, string and bool columns and NaN (see Notes of the class),
             or a data source (:class:`~sk_mmoe.ParquetSource`,
-            :class:`~sk_mmoe.ArrowSource`) streamed from disk, whose ``targets`` columns
-            are ``y`` (see "Larger than memory" in the README).
+            :class:`~sk_mmoe.ArrowSource`, see :mod:`sk_mmoe.sources`) streamed from
+            disk, whose ``targets`` columns are ``y``.
         y : array-like of shape (n_samples,) or (n_samples, n_tasks), Series or DataFrame
             One column per task; NaN or None marks a missing label. None when ``X`` is a
             data source.

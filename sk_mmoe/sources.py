@@ -122,27 +122,29 @@ class DataSource:
         """The feature columns, checked against the schema."""
         names = list(self.schema().names)
         targets, weight = self.target_columns(), self.weight_column()
-        self.check_columns(targets + ([weight] if weight else []), "targets/sample_weight")
+        self.check_columns(targets + ([weight] if weight else []), "targets/sample_weight", names)
         if self.features is None:
             features = [n for n in names if n not in targets and n != weight]
         else:
             features = _column_list(self.features, "features")
-            self.check_columns(features, "features")
+            self.check_columns(features, "features", names)
             both = sorted(set(features) & set(targets + [weight]))
             if both:
                 raise ValueError(f"column(s) {both} are both features and targets/sample_weight.")
         if not features:
             raise ValueError(f"{type(self).__name__} has no feature columns (columns: {names}).")
-        self.check_columns(_column_list(self.categorical, "categorical"), "categorical")
+        self.check_columns(_column_list(self.categorical, "categorical"), "categorical", names)
         return features
 
-    def check_columns(self, columns, role):
-        names = set(self.schema().names)
+    def check_columns(self, columns, role, names=None):
+        """Raise ValueError naming the ``columns`` not in the table (``names``, read from
+        the schema when not given)."""
+        names = list(self.schema().names) if names is None else names
         missing = [c for c in columns if c not in names]
         if missing:
             raise ValueError(
                 f"{type(self).__name__}: {role} column(s) {missing} are not in the table; its "
-                f"columns are {list(self.schema().names)}."
+                f"columns are {names}."
             )
 
     def check_min_frequency(self):
@@ -263,7 +265,8 @@ class ArrowSource(DataSource):
     Parameters
     ----------
     batches : callable
-        Called with no argument at the start of every pass; returns an iterable of
+        Called with no argument at the start of every pass (and once more for the
+        schema, of which only the first batch is read); returns an iterable of
         ``pyarrow.RecordBatch`` (or a ``pyarrow.RecordBatchReader``, or a
         ``pyarrow.Table``), every row once, the same rows in every pass. For example
         ``lambda: duckdb_connection.execute(query).fetch_record_batch()``,

@@ -2,6 +2,8 @@
 equals the in-memory fit on the same rows in the same order; what cannot work with a
 source raises an error saying what to do instead."""
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -87,8 +89,9 @@ def test_fit_on_a_source_equals_the_in_memory_fit_in_the_same_order(parquet):
     predicted = streamed.predict(source)
     pd.testing.assert_frame_equal(predicted, held.predict(X), rtol=1e-5)
     assert streamed.score(source) == pytest.approx(held.score(X, y, sample_weight=weight), abs=1e-6)
-    # A model fitted on a source predicts DataFrames as any other.
+    # A model fitted on a source predicts DataFrames as any other, and keeps no source.
     pd.testing.assert_frame_equal(streamed.predict(X), predicted)
+    assert b"ParquetSource" not in pickle.dumps(streamed)
 
 
 def test_arrow_source_equals_parquet_source(parquet):
