@@ -166,8 +166,8 @@ class DistributedFitMixin:
             run.valid_dataset = dataset_valid
         return dataset_train, dataset_valid
 
-    def get_iterator(self, dataset, training=False):
-        iterator = super().get_iterator(dataset, training=training)
+    def _pass_iterator(self, dataset, training):
+        iterator = super()._pass_iterator(dataset, training)
         run = self.__dict__.get("_distributed_run")
         if run is None or run.ddp is None:
             return iterator

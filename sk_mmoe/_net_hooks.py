@@ -160,6 +160,14 @@ class NetHooksMixin:
         return dataset.subset(torch.from_numpy(train)), dataset.subset(torch.from_numpy(valid))
 
     def get_iterator(self, dataset, training=False):
+        iterator = self._pass_iterator(dataset, training)
+        if training and self.steps_per_epoch is not None:
+            iterator = EpochOfSteps(iterator, self.steps_per_epoch)
+        return iterator
+
+    def _pass_iterator(self, dataset, training):
+        """The batches of one pass over ``dataset`` (an epoch, without
+        ``steps_per_epoch``)."""
         prefix = "iterator_train" if training else "iterator_valid"
         kwargs = {"batch_size": self.batch_size, "shuffle": training}
         kwargs.update(self.get_params_for(prefix))
@@ -171,12 +179,8 @@ class NetHooksMixin:
         rows = getattr(self, "_training_rows", None) if training else None
         kwargs["batch_size"] = resolve_batch_size(kwargs["batch_size"], rows or len(dataset))
         if isinstance(dataset, SourceDataset):
-            iterator = SourceBatches(dataset, **kwargs)
-        else:
-            iterator = getattr(self, prefix)(dataset, **kwargs)
-        if training and self.steps_per_epoch is not None:
-            iterator = EpochOfSteps(iterator, self.steps_per_epoch)
-        return iterator
+            return SourceBatches(dataset, **kwargs)
+        return getattr(self, prefix)(dataset, **kwargs)
 
     def train_step(self, batch, **fit_params):
         try:

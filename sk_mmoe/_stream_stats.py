@@ -9,6 +9,8 @@ the count of every level. The target columns are kept (a few numbers per row) an
 target encoder is fitted on them exactly as on an in-memory ``y``.
 """
 
+import ctypes
+
 import numpy as np
 import pandas as pd
 
@@ -157,5 +159,28 @@ def fit_source_encoders(estimator, source):
         [_kept_levels(level_counts, min_frequency) for level_counts in counts],
         moments.statistics(), n_rows, sample.rows, estimator.numeric_embedding,
     )
-    y = pd.concat(target_parts, ignore_index=True)
+    y = _concatenated(target_parts)
+    _release_free_memory()
     return feature_encoder, TargetEncoder(estimator.tasks).fit(y), y, n_rows
+
+
+def _release_free_memory():
+    """Give the pass's freed buffers back to the system before the target encoder's
+    fit, whose copies of each target column (about four, transient) set the peak of
+    the pass on long data: pyarrow's pool, and the C heap, which glibc keeps by default
+    (10M rows x 20 columns: 1,065 MiB peak without this, 943 with it)."""
+    _pyarrow().default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        pass
+
+
+def _concatenated(parts):
+    """One frame of the batches' frames, built column by column and emptying ``parts``,
+    so that the batches and the whole never all stand in memory at once."""
+    columns = {}
+    for name in list(parts[0].columns):
+        columns[name] = pd.concat([part.pop(name) for part in parts], ignore_index=True)
+    parts.clear()
+    return pd.DataFrame(columns, copy=False)

@@ -45,6 +45,10 @@ EQUALITY_CASES = [
     {"name": "empty_share", "n_rows": 901, "weighted": True, "partial_fit_epochs": 2,
      "params": {"architecture": "cgc", "batch_size": 50, "early_stopping": False,
                 "max_epochs": 3, "gate_balance": 0.1}},
+    # Epochs of a fixed number of steps (steps_per_epoch) continue across epochs.
+    {"name": "steps", "n_rows": 600,
+     "params": {"batch_size": 64, "steps_per_epoch": 4, "max_epochs": 12,
+                "early_stopping": False}},
     # A sparse X (CSR rows sliced per rank).
     {"name": "sparse", "n_rows": 500, "sparse": True,
      "params": {"batch_size": 64, "max_epochs": 4, "early_stopping": False,
