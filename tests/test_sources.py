@@ -204,3 +204,14 @@ def test_unsupported_arrow_type_is_named(tmp_path):
 def test_no_parquet_file_in_directory(tmp_path):
     with pytest.raises(ValueError, match="holds no \\*.parquet file"):
         ParquetSource(tmp_path, targets="t").num_rows()
+
+
+def test_partial_fit_continues_on_a_source_and_gate_weights_read_it(parquet):
+    frame, path = parquet
+    source = ParquetSource(path, targets=TARGETS, categorical=["user_id"])
+    model = MMoERegressorClassifier(max_epochs=1, early_stopping=False, random_state=0, n_experts=3)
+    model.fit(source).partial_fit(source)
+    assert model.n_iter_ == 2
+    weights = model.gate_weights(source)
+    assert weights.shape == (len(frame), 2, 3)
+    np.testing.assert_allclose(weights.sum(axis=2), 1.0, rtol=1e-5)
