@@ -247,6 +247,9 @@ CANDIDATES = {
     # The defaults before issue 19 on tables of 4,096-16,383 training rows... and above:
     # 256-row batches, Adam's per-tensor loop (the embedding rule changed only under 1,000).
     "before_issue_19": {"batch_size": 256, "optimizer__foreach": False},
+    # Issue 16: the quantity outputs as trained, without the shrinkage toward the training
+    # mean chosen on early stopping's hold-out (shrink_quantities=True by default).
+    "no_shrinkage": {"shrink_quantities": False},
 }
 
 

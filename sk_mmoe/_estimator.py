@@ -37,6 +37,7 @@ from ._gates import GATE_DROPOUT_MODES
 from ._loss import MultiTaskLoss
 from ._net_hooks import NetHooksMixin
 from ._network import ARCHITECTURES, MMoENetwork
+from ._shrinkage import scale_task_outputs, validation_shrinkage
 from ._params import (
     BATCH_SIZE,
     LAYER_SIZES,
@@ -209,6 +210,16 @@ class MMoERegressorClassifier(
         Share of rows held out when early stopping is on without an ``eval_set``.
     n_iter_no_change : int, default=10
         Patience of early stopping, in epochs.
+    shrink_quantities : bool, default=True
+        After training with validation rows (early stopping's hold-out or ``eval_set``),
+        move each quantity task's predictions toward its training mean (the median for
+        ``huber``, ``absolute_error`` and quantile tasks) by the factor in [0, 1] that
+        minimises the task's loss on the validation rows: the task's output layer is
+        multiplied by it, and ``output_shrinkage_`` shows it. Early stopping watches all
+        tasks together, so a task with little signal may be fitting noise by the epoch
+        it keeps; this brings such a task back to (about) its mean instead of predicting
+        worse than it. A task that beats its mean on the validation rows keeps a factor
+        near 1. Class tasks are never changed. Without validation rows nothing changes.
     random_state : int, RandomState instance or None, default=None
         Controls weight initialisation, shuffling, gate dropout and the validation split.
         An int gives identical results on every fit. torch's global random state is left
@@ -266,6 +277,11 @@ class MMoERegressorClassifier(
     task_weights_ : ndarray of shape (n_tasks,)
         The weight of each task's loss in the training loss at the end of the last fit;
         learned when ``task_weights="uncertainty"``.
+    output_shrinkage_ : ndarray of shape (n_tasks,)
+        The factor each task's output layer was multiplied by at the end of the last
+        training call (see ``shrink_quantities``): 1 for class tasks, for calls without
+        validation rows and with ``shrink_quantities=False``; 0 means the task predicts
+        its training mean.
     expert_labels_ : list
         Who owns each column of :meth:`gate_weights`: ``"shared"`` or the owning task's
         name (``"cgc"`` and ``"ple"``).
@@ -365,6 +381,7 @@ class MMoERegressorClassifier(
         "scoring": [StrOptions({"loss"}), TaskScorer, dict],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "shrink_quantities": ["boolean"],
         "random_state": ["random_state"],
         "device": [str, torch.device],
         "verbose": ["verbose"],
@@ -400,6 +417,7 @@ class MMoERegressorClassifier(
         scoring="loss",
         validation_fraction=0.1,
         n_iter_no_change=10,
+        shrink_quantities=True,
         random_state=None,
         device="cpu",
         verbose=0,
@@ -448,6 +466,7 @@ class MMoERegressorClassifier(
         self.scoring = scoring
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.shrink_quantities = shrink_quantities
         self.random_state = random_state
         self.distributed = distributed
         self.distributed_timeout = distributed_timeout
@@ -516,14 +535,31 @@ class MMoERegressorClassifier(
                     remember_build(self)
                 with self._distributed_training(dataset):
                     NeuralNet.partial_fit(self, dataset)
+                shrinkage = self._validation_shrinkage()
         except BaseException:
+            self.__dict__.pop("_validation_dataset", None)
             # A model that was fitted stays usable after a failed call; its epoch count
             # then includes the epoch cut short, as history_ does.
             if continuing:
                 self.n_iter_ = len(self.history)
             raise
         self.n_iter_ = len(self.history)
+        self.output_shrinkage_ = shrinkage
         self._set_trained_attributes()
+
+    def _validation_shrinkage(self):
+        """Shrink the quantity tasks' outputs by factors chosen on this call's validation
+        rows (``shrink_quantities``); returns the factors (all 1 when nothing changed)."""
+        valid = self.__dict__.pop("_validation_dataset", None)
+        if not self.shrink_quantities or valid is None:
+            return np.ones(len(self.tasks_))
+        batches = (
+            (self.evaluation_step(batch), batch[1])
+            for batch in self.get_iterator(valid, training=False)
+        )
+        factors = validation_shrinkage(batches, self.criterion_)
+        scale_task_outputs(self.module_, factors)
+        return factors
 
     def _set_trained_attributes(self):
         """The fitted attributes read off the trained network and loss."""

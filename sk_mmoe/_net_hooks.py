@@ -153,11 +153,15 @@ class NetHooksMixin:
         if not getattr(self, "_stops_early", False):
             return dataset, None
         if self._eval_dataset is not None:
-            return dataset, self._eval_dataset
-        strata = stratification_labels(dataset.y.numpy(), self.tasks_)
-        seed = int(torch.randint(np.iinfo(np.int32).max, ()).item())
-        train, valid = validation_split(len(dataset), self.validation_fraction, strata, seed)
-        return dataset.subset(torch.from_numpy(train)), dataset.subset(torch.from_numpy(valid))
+            valid = self._eval_dataset
+        else:
+            strata = stratification_labels(dataset.y.numpy(), self.tasks_)
+            seed = int(torch.randint(np.iinfo(np.int32).max, ()).item())
+            train, valid = validation_split(len(dataset), self.validation_fraction, strata, seed)
+            dataset, valid = dataset.subset(torch.from_numpy(train)), dataset.subset(torch.from_numpy(valid))
+        # Kept until the end of the training call, for the shrinkage of quantity outputs.
+        self._validation_dataset = valid
+        return dataset, valid
 
     def get_iterator(self, dataset, training=False):
         iterator = self._pass_iterator(dataset, training)

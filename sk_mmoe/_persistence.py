@@ -77,6 +77,7 @@ def save_model(model, path):
         "n_features_in_": int(model.n_features_in_),
         # Whether training held out validation rows: partial_fit continues the same way.
         "stops_early": bool(getattr(model, "_stops_early", False)),
+        "output_shrinkage_": [float(f) for f in model.output_shrinkage_],
     }
     if hasattr(model, "feature_names_in_"):
         fitted["feature_names_in_"] = [str(name) for name in model.feature_names_in_]
@@ -180,10 +181,22 @@ def load_model(path, *, device=None):
             raise StateError("history must be a list of epochs.")
         model.history_ = History(history)
         model.n_iter_ = _positive_int(fitted.get("n_iter_"), "n_iter_")
+        model.output_shrinkage_ = _shrinkage_factors(
+            fitted.get("output_shrinkage_", [1.0] * len(model.tasks_)), len(model.tasks_)
+        )
         model._set_trained_attributes()
     except (StateError, TypeError, KeyError, RuntimeError) as exc:
         raise ValueError(f"{path} is not a valid sk-mmoe model file: {exc}") from None
     return model
+
+
+def _shrinkage_factors(value, n_tasks):
+    """The stored ``output_shrinkage_`` (files written before it existed hold none: 1s)."""
+    if not (isinstance(value, list) and len(value) == n_tasks
+            and all(isinstance(f, (int, float)) and not isinstance(f, bool) and 0 <= f <= 1
+                    for f in value)):
+        raise StateError(f"output_shrinkage_ must be {n_tasks} numbers in [0, 1]; got {value!r}.")
+    return np.asarray(value, dtype=float)
 
 
 def _read_archive(path):

@@ -28,8 +28,23 @@ def test_targets_selection_smoke(tmp_path):
     from benchmarks.targets import main
 
     main(["--smoke", "--select", "--candidates", "defaults", "stop_on_deviance", "--out", str(tmp_path)])
-    text = (tmp_path / "targets_selection_smoke.md").read_text()
+    # A round of named candidates writes its own report beside the earlier rounds'.
+    text = (tmp_path / "targets_selection_stop_on_deviance_smoke.md").read_text()
     assert "**validation** rows" in text
     assert "| declared stop_on_deviance |" in text and "| squared defaults |" in text
     # Stopping on a deviance needs a declared kind: never run with squared error.
     assert "squared stop_on_deviance" not in text
+
+
+def test_target_storage_smoke(tmp_path):
+    from benchmarks.target_storage import main, storage
+
+    main(["--smoke", "--out", str(tmp_path)])
+    text = (tmp_path / "target_storage_smoke.md").read_text()
+    # Integer species codes stay classes, and warn; the mass is a quantity.
+    assert "| penguins | species | class codes | int | yes | multiclass | 1 of 1 |" in text
+    assert "| penguins | body_mass_g | amount | float | yes | regression |" in text
+    assert "command (from the repository root)" in text
+    import pandas as pd
+
+    assert storage(pd.Series([1, 2])) == "int" and storage(pd.Series([1.0, None])) == "float with NaN"
