@@ -245,7 +245,10 @@ class MMoERegressorClassifier(
         raise :class:`~sk_mmoe.DistributedTrainingError`. Every rank passes the same
         full ``X`` and ``y`` (checked) and trains on its share of every global batch of
         ``batch_size`` rows (of the validation rows alike), so the model does not depend
-        on the number of ranks. After ``fit`` every rank holds the same ordinary fitted
+        on the number of ranks. Every rank may instead pass the same data source: it
+        fits the encoders on the whole source, then trains each epoch on its own equal
+        slice of the source's rows in that epoch's order, in batches of ``batch_size /
+        world`` rows. After ``fit`` every rank holds the same ordinary fitted
         model.
         Only rank 0 prints and warns.
     distributed_timeout : float > 0, default=600.0

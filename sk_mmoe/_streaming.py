@@ -4,15 +4,16 @@ the fitted encoders, cut into training batches through a shuffle buffer.
 ``fit`` on a source streams it once for the encoders (``_stream_stats.py``), then once per
 epoch: the source's reading units (Parquet row groups) in an order drawn from the
 estimator's seed, rows mixed through the source's shuffle buffer, batches of exactly
-``batch_size`` rows (the last one shorter), as the in-memory path slices them. Nothing
-here keeps more than the buffer and one record batch of rows.
+``batch_size`` rows (the last one shorter), as the in-memory path slices them. Under
+``distributed=True`` each rank reads its own equal slice (:class:`RankSourceBatches`).
+Nothing here keeps more than the buffer and one record batch of rows.
 """
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ._data import BatchSlicer, TensorBatchDataset, batch_targets, check_sample_weight
+from ._data import BatchSlicer, TensorBatchDataset, batch_targets, check_sample_weight, split_targets
 from ._row_weights import class_weight_tables, row_task_weights
 from ._stream_stats import fit_source_encoders
 from .sources import is_source
@@ -32,11 +33,6 @@ def check_source_call(estimator, caller, y=None, sample_weight=None):
         raise ValueError(
             f"{caller}: sample_weight must be None when X is a data source; name a weight "
             "column with the source's sample_weight=\"column\"."
-        )
-    if caller == "fit" and getattr(estimator, "distributed", False):
-        raise NotImplementedError(
-            f"{caller} with distributed=True does not take a data source yet; pass the "
-            "data as arrays or a DataFrame on every rank, or fit in one process."
         )
 
 
@@ -85,9 +81,11 @@ class SourceDataset(torch.utils.data.Dataset):
         )
         return torch.from_numpy(y), weights
 
-    def encoded(self, seed=None):
-        """Yield ``(X, targets)`` tensors per record batch (targets None without them)."""
-        for batch in self.source.record_batches(self.features + self._target_columns(), seed=seed):
+    def encoded(self, seed=None, rows=None):
+        """Yield ``(X, targets)`` tensors per record batch (targets None without them);
+        ``seed`` and ``rows`` as the source's ``record_batches`` takes them."""
+        columns = self.features + self._target_columns()
+        for batch in self.source.record_batches(columns, seed=seed, rows=rows):
             frame = batch.to_pandas()
             X = self.estimator._feature_encoder.transform(self.estimator, frame[self.features])
             if not self.targets:
@@ -161,17 +159,25 @@ class SourceBatches(BatchSlicer):
 
     :class:`~sk_mmoe._data.BatchSlicer`'s counterpart for a source. With ``shuffle=True`` every pass draws a seed from torch's
     generator (seeded by the estimator's ``random_state``) for the order of the source's
-    reading units and its shuffle buffer.
+    reading units and its shuffle buffer (from ``generator`` when given).
     """
 
+    def __init__(self, dataset, batch_size=128, shuffle=False, generator=None):
+        super().__init__(dataset, batch_size, shuffle)
+        self.generator = generator
+
     def __iter__(self):
+        return self._batches()
+
+    def _batches(self, rows=None):
+        """The pass's batches (of the rows at positions ``rows=(start, stop)`` only)."""
         seed, generator, capacity = None, None, 0
         if self.shuffle:
-            seed = int(torch.randint(np.iinfo(np.int32).max, ()).item())
+            seed = int(torch.randint(np.iinfo(np.int32).max, (), generator=self.generator).item())
             generator = torch.Generator().manual_seed(seed)
             capacity = self.dataset.source.shuffle_buffer_rows
         carry = None
-        for chunk in _mixed(self.dataset.encoded(seed), capacity, generator):
+        for chunk in _mixed(self.dataset.encoded(seed, rows), capacity, generator):
             pool = chunk if carry is None else _cat(carry, chunk)
             n_rows = len(pool[0])
             stop = n_rows - n_rows % self.batch_size
@@ -180,6 +186,50 @@ class SourceBatches(BatchSlicer):
             carry = _take(pool, slice(stop, n_rows)) if stop < n_rows else None
         if carry is not None:
             yield carry
+
+
+class RankSourceBatches(SourceBatches):
+    """This rank's slice of a source under ``distributed=True``, in batches of its share
+    of the global ``batch_size``.
+
+    Every pass draws one order of the reading units from ``generator`` (in the same state
+    on every rank) and cuts the rows, in that order, into ``world`` equal slices of whole
+    batches, decided from the row count alone: every rank runs the same number of steps
+    and reads only its slice; the last ``< world x batch`` rows of the pass are left out.
+    Each step sums the global batch's per-task label weights over the ranks into
+    ``run.batch_totals``, as :class:`sk_mmoe._distributed.RankBatches` does for arrays.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle, generator, run, label_weights):
+        if batch_size % run.world:
+            raise ValueError(
+                f"distributed=True with a data source needs batch_size divisible by the "
+                f"number of ranks ({run.world}); got batch_size={batch_size}."
+            )
+        super().__init__(dataset, batch_size // run.world, shuffle, generator)
+        self.run = run
+        self.label_weights = label_weights
+        self.rows_per_rank = len(dataset) // (batch_size) * self.batch_size
+        if self.rows_per_rank == 0:
+            raise ValueError(
+                f"The source has {len(dataset)} rows, fewer than one global batch of "
+                f"{batch_size}; lower batch_size."
+            )
+
+    def __len__(self):
+        return self.rows_per_rank // self.batch_size
+
+    def __iter__(self):
+        start = self.run.rank * self.rows_per_rank
+        n_tasks = len(self.dataset.targets)
+        for X, targets in self._batches(rows=(start, start + self.rows_per_rank)):
+            y, weights = split_targets(targets, n_tasks)
+            totals = torch.cat([self.label_weights(y, weights).sum(0).double(),
+                                y.isnan().logical_not().sum(0).double()])
+            (totals,) = self.run.global_sum([totals])
+            self.run.global_batch_size = len(X) * self.run.world
+            self.run.batch_totals = (totals[:n_tasks].float(), totals[n_tasks:].long())
+            yield X, targets
 
 
 def source_training_dataset(estimator, source, *, reset):

@@ -94,11 +94,12 @@ class DataSource:
         """The table's ``pyarrow.Schema``."""
         raise NotImplementedError
 
-    def record_batches(self, columns, *, seed=None):
+    def record_batches(self, columns, *, seed=None, rows=None):
         """Yield ``pyarrow.RecordBatch`` es holding ``columns``, every row once.
 
         ``seed`` (an int) asks for a new order of the source's reading units (row groups)
-        drawn from it; None reads them in the table's order.
+        drawn from it; None reads them in the table's order. ``rows=(start, stop)`` keeps
+        the rows at those positions of that order only (a rank's slice).
         """
         raise NotImplementedError
 
@@ -244,19 +245,26 @@ class ParquetSource(DataSource):
     def num_rows(self):
         return sum(rows for _, _, rows in self.row_groups())
 
-    def record_batches(self, columns, *, seed=None):
+    def record_batches(self, columns, *, seed=None, rows=None):
         units = self.row_groups()
         if seed is not None:
             order = np.random.default_rng(seed).permutation(len(units))
             units = [units[i] for i in order]
-        for file, group, _ in units:
+        start, stop = rows if rows is not None else (0, None)
+        position = 0
+        for file, group, n_rows in units:
+            if position + n_rows <= start or (stop is not None and position >= stop):
+                position += n_rows  # outside the slice: not even opened
+                continue
             reader = self._open(file)
             missing = [c for c in columns if c not in reader.schema_arrow.names]
             if missing:
                 raise ValueError(f"ParquetSource: file {file!r} has no column(s) {missing}.")
-            yield from reader.iter_batches(
+            batches = reader.iter_batches(
                 batch_size=READ_BATCH_ROWS, row_groups=[group], columns=columns
             )
+            yield from _sliced(batches, position, start, stop)
+            position += n_rows
 
 
 class ArrowSource(DataSource):
@@ -310,9 +318,22 @@ class ArrowSource(DataSource):
             raise ValueError("ArrowSource: the producer yielded no record batch.")
         return first.schema
 
-    def record_batches(self, columns, *, seed=None):
-        for batch in self._produced():
-            yield batch.select(columns)
+    def record_batches(self, columns, *, seed=None, rows=None):
+        batches = (batch.select(columns) for batch in self._produced())
+        if rows is None:
+            yield from batches
+        else:  # a producer cannot skip rows: read them all, keep the slice
+            yield from _sliced(batches, 0, *rows)
+
+
+def _sliced(batches, position, start, stop):
+    """The rows of ``batches`` (the first at row ``position``) within ``[start, stop)``."""
+    for batch in batches:
+        low = max(start - position, 0)
+        high = len(batch) if stop is None else min(stop - position, len(batch))
+        position += len(batch)
+        if high > low:
+            yield batch.slice(low, high - low)
 
 
 def is_source(X):
