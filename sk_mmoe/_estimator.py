@@ -26,7 +26,7 @@ from ._api_checks import (
     check_device,
     no_classification_task,
 )
-from ._data import BatchSlicer, TensorBatchDataset
+from ._data import BatchSlicer, RowOutputs, TensorBatchDataset
 from ._distributed_fit import DistributedFitMixin, in_distributed_session
 from ._embeddings import NUMERIC_EMBEDDINGS
 from ._frames import PredictOutputMixin
@@ -189,7 +189,8 @@ class MMoERegressorClassifier(
         ``optimizer__weight_decay=1e-4``. Adam and AdamW run their fused kernel
         (``fused=True``, the same update in one op per weight tensor instead of about
         ten) on CPU and CUDA unless ``optimizer__foreach`` or ``optimizer__fused`` is
-        given.
+        given. A categorical table of 50,000 rows or more is stepped apart, by
+        ``torch.optim.SparseAdam`` (see Notes).
     early_stopping : "auto" or bool, default="auto"
         Hold out ``validation_fraction`` of the training rows (stratified on the first
         classification task), stop when the validation loss has not improved for
@@ -296,6 +297,11 @@ class MMoERegressorClassifier(
         ``fit`` when a gate has polarized).
     module_ : MMoENetwork
         The trained PyTorch module.
+    optimizer_ : torch.optim.Optimizer
+        The ``optimizer`` built on the network's parameters.
+    sparse_optimizer_ : torch.optim.SparseAdam
+        Only when the categorical table trains with sparse gradients (see Notes): the
+        optimizer of that table.
 
     See Also
     --------
@@ -308,7 +314,12 @@ class MMoERegressorClassifier(
     category, object, string and bool columns are features as they are: bool columns
     count as 0/1, the others are categorical and get a trained embedding of
     ``min(16, round(1.6 * n_levels ** 0.56))`` numbers per column (a level unseen at fit
-    maps to a reserved all-zero row, a missing value to its own row). Numeric columns are
+    maps to a reserved all-zero row, a missing value to its own row). When the
+    categorical columns have 50,000 table rows or more together (ID columns), their
+    table trains with sparse gradients: ``optimizer`` steps every other parameter and
+    ``torch.optim.SparseAdam``, at the same learning rate (``lr`` changes and schedules
+    included), the rows each batch touched, so that a step costs about the same with
+    10**6 levels as with 100. Numeric columns are
     standardised inside the network with the training rows' mean and standard deviation
     (0/1 columns such as one-hot indicators enter unchanged); NaN is imputed by the mean
     and, for columns that had NaN at fit, flagged by a 0/1 indicator. A sparse matrix
@@ -717,7 +728,11 @@ class MMoERegressorClassifier(
 
     def _raw_outputs(self, X):
         check_is_fitted(self)
-        return self.forward(prediction_dataset(self, X)).numpy()
+        dataset = prediction_dataset(self, X)
+        outputs = RowOutputs(len(dataset))
+        for batch in self.forward_iter(dataset):
+            outputs.add(batch)
+        return outputs.result().numpy()
 
     def _predict_tasks(self, X, with_proba=False):
         """Per-task predicted labels/values and (optionally) per-task probabilities."""
@@ -788,11 +803,11 @@ class MMoERegressorClassifier(
         check_is_fitted(self)
         dataset = prediction_dataset(self, X)
         self.module_.eval()
-        batches = []
+        weights = RowOutputs(len(dataset))
         with torch.no_grad():
             for X_batch, _ in self.get_iterator(dataset):
-                batches.append(self.module_.gate_weights(X_batch.to(self.device)).cpu())
-        return torch.cat(batches).numpy()
+                weights.add(self.module_.gate_weights(X_batch.to(self.device)))
+        return weights.result().numpy()
 
     def score(self, X, y=None, sample_weight=None):
         """Mean over tasks of R² (regression) and accuracy (classification).

@@ -8,6 +8,7 @@ For each case it fits ``distributed=True`` on the data of :func:`make_data` and 
 in one process (``distributed=False``) with :func:`make_model`.
 """
 
+import contextlib
 import json
 import os
 import pickle
@@ -21,6 +22,7 @@ import scipy.sparse
 import torch
 
 from sk_mmoe import MMoERegressorClassifier, ParquetSource, load_model, save_model
+from sk_mmoe import _embeddings
 from skorch.callbacks import Callback
 
 
@@ -78,11 +80,24 @@ def train(model, case, X, y, sample_weight):
         model.partial_fit(X, y, sample_weight=sample_weight)
 
 
+@contextlib.contextmanager
+def table_rule(case):
+    """With ``case["sparse_table_rows"]``, categorical tables from that many rows train
+    with sparse gradients (the rule's threshold is 50,000 rows otherwise)."""
+    saved = _embeddings.MIN_SPARSE_TABLE_ROWS
+    _embeddings.MIN_SPARSE_TABLE_ROWS = case.get("sparse_table_rows", saved)
+    try:
+        yield
+    finally:
+        _embeddings.MIN_SPARSE_TABLE_ROWS = saved
+
+
 def fit_case(case, distributed):
     """The case's model trained on its data, and the data."""
     X, y, sample_weight = case_data(case)
     model = make_model(case, distributed)
-    train(model, case, X, y, sample_weight)
+    with table_rule(case):
+        train(model, case, X, y, sample_weight)
     return model, X
 
 
@@ -138,7 +153,8 @@ def main(cases, out_dir):
         X, y, sample_weight = case_data(case, rank)
         started = time.time()
         try:
-            train(model, case, X, y, sample_weight)
+            with table_rule(case):
+                train(model, case, X, y, sample_weight)
         except Exception as exc:  # the test reads what each rank saw
             (out_dir / f"{case['name']}-rank{rank}.error").write_text(
                 f"{type(exc).__name__}\n{time.time() - started:.1f}\n{exc}"
@@ -150,7 +166,9 @@ def main(cases, out_dir):
         result["pickled_predictions"] = restored.predict(X).to_numpy(dtype=float)
         path = out_dir / f"{case['name']}-rank{rank}.skmmoe"
         save_model(model, path)
-        result["loaded_predictions"] = load_model(path).predict(X).to_numpy(dtype=float)
+        with table_rule(case):
+            result["loaded_predictions"] = load_model(path).predict(X).to_numpy(dtype=float)
+        result["sparse_table"] = np.array("sparse_optimizer_" in vars(model))
         result["kept_attributes"] = np.array(
             [name for name in vars(model) if "distributed_run" in name or "ddp" in name.lower()]
             + [name for name in vars(model.module_) if name == "importance_reduce"],

@@ -49,6 +49,11 @@ EQUALITY_CASES = [
     {"name": "steps", "n_rows": 600,
      "params": {"batch_size": 64, "steps_per_epoch": 4, "max_epochs": 12,
                 "early_stopping": False}},
+    # The categorical table with sparse gradients and its own SparseAdam step (the rule
+    # gives it to tables from 50,000 rows; here to every table): DDP all-reduces the
+    # sparse gradient (gloo).
+    {"name": "sparse_table", "n_rows": 600, "sparse_table_rows": 1,
+     "params": {"batch_size": 64, "max_epochs": 4, "early_stopping": False}},
     # A sparse X (CSR rows sliced per rank).
     {"name": "sparse", "n_rows": 500, "sparse": True,
      "params": {"batch_size": 64, "max_epochs": 4, "early_stopping": False,
@@ -149,6 +154,7 @@ def test_two_ranks_equal_one_process_with_the_same_global_batch(case, two_rank_r
     np.testing.assert_array_equal(rank0["pickled_predictions"], rank0["predictions"])
     np.testing.assert_array_equal(rank0["loaded_predictions"], rank0["predictions"])
     assert rank0["kept_attributes"].size == 0
+    assert bool(rank0["sparse_table"]) == ("sparse_table_rows" in case)
 
 
 @pytest.mark.distributed
