@@ -8,13 +8,13 @@ with :func:`early_stopping_callbacks`, and warns with :func:`warn_if_not_converg
 from numbers import Real
 
 import numpy as np
-import torch
 from skorch.callbacks import Callback
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from ._training_log import LoggedEarlyStopping
 from ._warnings import warn
+from ._data import RowOutputs
 from .metrics import TaskScorer, make_task_scorer, score_outputs
 
 # Below this many training rows, "auto" trains without a hold-out: a 10% share would be
@@ -27,9 +27,19 @@ CONVERGENCE_TOL = 1e-3
 SCORE_KEY = "valid_score"
 
 
-def uses_early_stopping(early_stopping, n_samples, has_eval_set, partial_fit=False):
+def uses_early_stopping(early_stopping, n_samples, has_eval_set, partial_fit=False, source=False):
     """Whether to hold out validation rows and stop on them. ``partial_fit`` never holds
-    rows out unless asked to (``early_stopping=True``): its calls see a stream."""
+    rows out unless asked to (``early_stopping=True``): its calls see a stream. A data
+    source (``source=True``) has no rows to hold out: it stops on an ``eval_set`` only."""
+    if source and not has_eval_set:
+        if early_stopping is True:
+            raise ValueError(
+                "early_stopping=True holds out validation_fraction of the training rows, "
+                "which a data source cannot do (it is read as a stream, not indexed). Pass "
+                "the validation rows as eval_set= (a source of their own, e.g. separate "
+                "Parquet files, or (X_val, y_val) in memory), or set early_stopping=False."
+            )
+        return False
     if partial_fit:
         return early_stopping is True
     if early_stopping == "auto":
@@ -118,21 +128,22 @@ class ValidationScores(Callback):
         self.terms = terms
 
     def initialize(self):
-        self.outputs_ = []
+        self.outputs_ = None
         return self
 
-    def on_epoch_begin(self, net, **kwargs):
-        self.outputs_ = []
+    def on_epoch_begin(self, net, dataset_valid=None, **kwargs):
+        # One tensor for the pass's outputs (see RowOutputs: no heap growth per batch).
+        self.outputs_ = None if dataset_valid is None else RowOutputs(len(dataset_valid))
 
     def on_batch_end(self, net, batch=None, y_pred=None, training=None, **kwargs):
-        if not training and y_pred is not None:
-            self.outputs_.append(y_pred.detach().cpu())
+        if not training and y_pred is not None and self.outputs_ is not None:
+            self.outputs_.add(y_pred)
 
     def on_epoch_end(self, net, dataset_valid=None, **kwargs):
-        if dataset_valid is None or not self.outputs_:
+        if dataset_valid is None or self.outputs_ is None or not self.outputs_.filled:
             return
-        raw = torch.cat(self.outputs_).numpy()
-        self.outputs_ = []
+        raw = self.outputs_.result().numpy()
+        self.outputs_ = None
         targets = dataset_valid.y.numpy()
         weight = dataset_valid.sample_weight
         weight = None if weight is None else weight.numpy()

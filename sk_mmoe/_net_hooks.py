@@ -14,12 +14,13 @@ import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
 
-from ._data import split_targets
+from ._data import EpochOfSteps, split_targets
 from ._early_stopping import early_stopping_callbacks, stratification_labels, validation_split
-from ._embeddings import FeatureEmbedding
+from ._embeddings import FeatureEmbedding, sparse_category_table
 from ._loss import MultiTaskLoss
 from ._network import MMoENetwork
 from ._params import layer_sizes
+from ._streaming import SourceBatches, SourceDataset
 from ._training import auto_lr_scale, fused_by_default, resolve_batch_size
 from ._training_log import TrainingLog
 from .diagnostics import GateUtilization
@@ -85,6 +86,7 @@ class NetHooksMixin:
 
     def _input_layer(self):
         features = self._feature_encoder
+        nccl = self.distributed is True and torch.device(self.device).type == "cuda"
         return FeatureEmbedding(
             features.numeric_mean_,
             features.numeric_scale_,
@@ -92,7 +94,14 @@ class NetHooksMixin:
             features.category_sizes,
             numeric_embedding=self._feature_encoder.numeric_embedding_,
             bin_edges=getattr(features, "bin_edges_", None),
+            sparse_categories=sparse_category_table(sum(features.category_sizes), nccl),
         )
+
+    def _sparse_table(self):
+        """The categorical embedding table when it trains sparsely, else None."""
+        embedding = getattr(self.module_, "embedding", None)
+        table = getattr(embedding, "categories", None)
+        return table.weight if table is not None and table.sparse else None
 
     def initialize_module(self):
         self.module_ = MMoENetwork(
@@ -114,6 +123,10 @@ class NetHooksMixin:
         return self
 
     def get_params_for_optimizer(self, prefix, named_parameters):
+        if prefix == "optimizer" and self._sparse_table() is not None:
+            # A large categorical table has its own sparse step (initialize_optimizer).
+            table = self._sparse_table()
+            named_parameters = [(n, p) for n, p in named_parameters if p is not table]
         args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
         if prefix != "optimizer":
             return args, kwargs
@@ -141,7 +154,44 @@ class NetHooksMixin:
                 f"one from (params, lr=..., **optimizer__*); optimizer={self.optimizer!r} "
                 f"returned {self.optimizer_!r} ({type(self.optimizer_).__name__})."
             )
+        self._initialize_sparse_optimizer()
         return self
+
+    def _initialize_sparse_optimizer(self):
+        """``sparse_optimizer_``: the lazy Adam step of a large categorical table.
+
+        ``optimizer`` (Adam, SGD, ...) keeps its meaning for every other parameter. The
+        table (see :func:`~sk_mmoe._embeddings.sparse_category_table`) is stepped by
+        ``torch.optim.SparseAdam``, which updates the rows a batch touched only (Adam's
+        moments of the other rows wait, instead of decaying), with the betas and eps of
+        ``optimizer`` when it has them; weight decay does not apply to it. (SparseAdam
+        adds eps before the bias correction, so eps weighs up to ``1 / sqrt(1 - beta2)``
+        times more there than in Adam; with the default eps this matters only for
+        gradients near 1e-7.) Its learning
+        rate is the first parameter group's of ``optimizer_``, read at every step, so
+        that ``lr``, ``set_params(lr=...)`` and learning-rate schedules move it too.
+        """
+        table = self._sparse_table()
+        if table is None:
+            if "sparse_optimizer_" in self.__dict__:
+                del self.sparse_optimizer_  # a new network without a large table
+            return
+        defaults = self.optimizer_.defaults
+        options = {key: defaults[key] for key in ("betas", "eps") if key in defaults}
+        self.sparse_optimizer_ = torch.optim.SparseAdam(
+            [table], lr=self.optimizer_.param_groups[0]["lr"], **options
+        )
+
+    def _step_optimizer(self, step_fn):
+        sparse = self.__dict__.get("sparse_optimizer_")
+        if sparse is None:
+            return super()._step_optimizer(step_fn)
+        # The closure (forward and backward) runs once, in the dense optimizer's step.
+        self.optimizer_.step(step_fn)
+        for group in sparse.param_groups:
+            group["lr"] = self.optimizer_.param_groups[0]["lr"]
+        sparse.step()
+        return None
 
     def initialize_criterion(self):
         self.criterion_ = MultiTaskLoss(self.tasks_, self._resolved_task_weights())
@@ -163,6 +213,14 @@ class NetHooksMixin:
         return dataset, valid
 
     def get_iterator(self, dataset, training=False):
+        iterator = self._pass_iterator(dataset, training)
+        if training and self.steps_per_epoch is not None:
+            iterator = EpochOfSteps(iterator, self.steps_per_epoch)
+        return iterator
+
+    def _pass_iterator(self, dataset, training):
+        """The batches of one pass over ``dataset`` (an epoch, without
+        ``steps_per_epoch``)."""
         prefix = "iterator_train" if training else "iterator_valid"
         kwargs = {"batch_size": self.batch_size, "shuffle": training}
         kwargs.update(self.get_params_for(prefix))
@@ -173,6 +231,8 @@ class NetHooksMixin:
         # hold-out), the same count that sets the learning rate's scale.
         rows = getattr(self, "_training_rows", None) if training else None
         kwargs["batch_size"] = resolve_batch_size(kwargs["batch_size"], rows or len(dataset))
+        if isinstance(dataset, SourceDataset):
+            return SourceBatches(dataset, **kwargs)
         return getattr(self, prefix)(dataset, **kwargs)
 
     def train_step(self, batch, **fit_params):

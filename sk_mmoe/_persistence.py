@@ -94,16 +94,17 @@ def save_model(model, path):
         "components": {name: getattr(model, name).get_state() for name in COMPONENTS},
         "history": model.history_.to_list(),
     }
+    state = {
+        "module": {k: v.detach().cpu() for k, v in model.module_.state_dict().items()},
+        "optimizer": model.optimizer_.state_dict(),
+        # Learned task weights (task_weights="uncertainty") live in the criterion.
+        "criterion": {k: v.detach().cpu() for k, v in model.criterion_.state_dict().items()},
+    }
+    if "sparse_optimizer_" in vars(model):
+        # The lazy Adam state of a large categorical table (see _net_hooks).
+        state["sparse_optimizer"] = model.sparse_optimizer_.state_dict()
     weights = io.BytesIO()
-    torch.save(
-        {
-            "module": {k: v.detach().cpu() for k, v in model.module_.state_dict().items()},
-            "optimizer": model.optimizer_.state_dict(),
-            # Learned task weights (task_weights="uncertainty") live in the criterion.
-            "criterion": {k: v.detach().cpu() for k, v in model.criterion_.state_dict().items()},
-        },
-        weights,
-    )
+    torch.save(state, weights)
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("model.json", json.dumps(document, default=_json_default))
         archive.writestr("weights.pt", weights.getvalue())
@@ -174,6 +175,10 @@ def load_model(path, *, device=None):
             model.initialize()
         model.module_.load_state_dict(weights["module"])
         model.optimizer_.load_state_dict(weights["optimizer"])
+        if ("sparse_optimizer" in weights) != ("sparse_optimizer_" in vars(model)):
+            raise StateError("the optimizer state of the categorical table does not fit.")
+        if "sparse_optimizer" in weights:
+            model.sparse_optimizer_.load_state_dict(weights["sparse_optimizer"])
         if "criterion" in weights:
             model.criterion_.load_state_dict(weights["criterion"])
         history = _field(document, "history", list)
@@ -228,9 +233,11 @@ def _read_archive(path):
             f"{path}: weights.pt holds something other than tensors, or is damaged; it "
             f"was not loaded ({first_line})."
         ) from None
-    # "criterion" joined in the same format version; files written before it lack it.
+    # "criterion" and "sparse_optimizer" (only with a large categorical table) joined in
+    # the same format version; files written before them lack them.
     if not (isinstance(state, dict)
-            and set(state) in ({"module", "optimizer"}, {"module", "optimizer", "criterion"})):
+            and {"module", "optimizer"} <= set(state)
+            and set(state) <= {"module", "optimizer", "criterion", "sparse_optimizer"}):
         raise ValueError(f"{path}: weights.pt does not hold the expected state dicts.")
     return document, state
 

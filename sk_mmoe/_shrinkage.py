@@ -25,16 +25,16 @@ from ._data import split_targets
 SHRINKAGE_GRID = np.linspace(0.0, 1.0, 101)
 
 
-def validation_shrinkage(raw, y_true, criterion):
+def validation_shrinkage(batches, criterion):
     """Per-task factors in [0, 1] (1 for class tasks) that minimise each quantity task's
     loss on validation rows.
 
     Parameters
     ----------
-    raw : torch.Tensor of shape (n_rows, n_tasks, max_outputs)
-        The trained network's outputs on the validation rows.
-    y_true : torch.Tensor
-        The validation batch target (encoded targets, then weight columns).
+    batches : iterable of (raw, y_true)
+        The trained network's outputs on the validation rows, ``(batch, n_tasks,
+        max_outputs)``, with the batch's target tensor (encoded targets, then weight
+        columns); batch by batch, so that the rows never need to be held at once.
     criterion : sk_mmoe._loss.MultiTaskLoss
 
     Returns
@@ -42,23 +42,26 @@ def validation_shrinkage(raw, y_true, criterion):
     numpy.ndarray of shape (n_tasks,)
     """
     tasks = criterion.tasks
-    targets, sample_weight = split_targets(y_true, len(tasks))
+    loss_sums = np.zeros((len(SHRINKAGE_GRID), len(tasks)))
+    label_weights = np.zeros(len(tasks))
     with torch.no_grad():
-        losses = torch.stack([
-            criterion.per_task(raw * float(factor), targets, sample_weight)
-            for factor in SHRINKAGE_GRID
-        ]).double().numpy()  # (grid, n_tasks)
+        for raw, y_true in batches:
+            targets, sample_weight = split_targets(y_true.to(raw.device), len(tasks))
+            for g, factor in enumerate(SHRINKAGE_GRID):
+                sums, weights = criterion.per_task_sums(raw * float(factor), targets, sample_weight)
+                loss_sums[g] += sums.double().cpu().numpy()
+            label_weights += weights.double().cpu().numpy()
     factors = np.ones(len(tasks))
-    labelled = ~torch.isnan(targets).all(dim=0)
     for t, task in enumerate(tasks):
-        if task.is_classifier or not labelled[t]:
+        if task.is_classifier or not label_weights[t] > 0:
             continue
+        losses = loss_sums[:, t] / label_weights[t]
         # The largest factor within float noise of the lowest loss: no shrinking unless it
         # lowers the loss. (Shrinking only on one standard error of evidence was tried: on
         # the validation rows of benchmarks/targets.py it shrank almost nothing and lost
         # the gain of benchmarks/results/targets_selection_no_shrinkage.md.)
-        lowest = losses[:, t].min()
-        near = np.flatnonzero(losses[:, t] <= lowest + 1e-7 * max(abs(lowest), 1.0))
+        lowest = losses.min()
+        near = np.flatnonzero(losses <= lowest + 1e-7 * max(abs(lowest), 1.0))
         factors[t] = SHRINKAGE_GRID[near[-1]]
     return factors
 

@@ -200,6 +200,16 @@ def resolve_requested_tasks(tasks, names):
 
 
 def check_target_column(name, column):
-    """Refuse target values no task kind can learn (complex numbers)."""
+    """Refuse target values no task kind can learn (complex numbers), or that scikit-learn's
+    metrics refuse (bytes labels: scoring would fail in the middle of training)."""
     if column_values_kind(column) == "complex":
         raise ValueError(f"Task {name!r}: complex values are not supported as targets.")
+    if column.dtype.kind == "S" or (
+        column.dtype == object and any(isinstance(v, bytes) for v in column.dropna().head(1000))
+    ):
+        example = next(v for v in column.dropna() if isinstance(v, bytes))
+        raise ValueError(
+            f"Task {name!r} holds bytes labels (e.g. {example!r}); scikit-learn's metrics do not "
+            "support bytes, so they cannot be scored. Decode them to str first, e.g. "
+            "y.astype(str) for a numpy array or y[col].str.decode('utf-8') for a pandas column."
+        )

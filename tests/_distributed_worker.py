@@ -8,6 +8,7 @@ For each case it fits ``distributed=True`` on the data of :func:`make_data` and 
 in one process (``distributed=False``) with :func:`make_model`.
 """
 
+import contextlib
 import json
 import os
 import pickle
@@ -20,13 +21,17 @@ import pandas as pd
 import scipy.sparse
 import torch
 
-from sk_mmoe import MMoERegressorClassifier, load_model, save_model
+from sk_mmoe import MMoERegressorClassifier, ParquetSource, load_model, save_model
+from sk_mmoe import _embeddings
 from skorch.callbacks import Callback
 
 
 def case_data(case, rank=0):
     """``make_data`` for a case: ``case["data_seeds"][rank]`` seeds it, and with
-    ``case["sparse"]`` the numeric columns become a CSR matrix."""
+    ``case["sparse"]`` the numeric columns become a CSR matrix; with ``case["parquet"]``
+    a ParquetSource of that file (written by the test) instead, its targets columns."""
+    if case.get("parquet"):
+        return ParquetSource(case["parquet"], targets=["value", "flag", "level"]), None, None
     X, y, sample_weight = make_data(case["n_rows"], seed=case.get("data_seeds", [0, 0])[rank])
     if case.get("sparse"):
         X = scipy.sparse.csr_matrix(X[["a", "b", "c"]].fillna(0.0).clip(lower=0.0).to_numpy())
@@ -75,11 +80,24 @@ def train(model, case, X, y, sample_weight):
         model.partial_fit(X, y, sample_weight=sample_weight)
 
 
+@contextlib.contextmanager
+def table_rule(case):
+    """With ``case["sparse_table_rows"]``, categorical tables from that many rows train
+    with sparse gradients (the rule's threshold is 50,000 rows otherwise)."""
+    saved = _embeddings.MIN_SPARSE_TABLE_ROWS
+    _embeddings.MIN_SPARSE_TABLE_ROWS = case.get("sparse_table_rows", saved)
+    try:
+        yield
+    finally:
+        _embeddings.MIN_SPARSE_TABLE_ROWS = saved
+
+
 def fit_case(case, distributed):
     """The case's model trained on its data, and the data."""
     X, y, sample_weight = case_data(case)
     model = make_model(case, distributed)
-    train(model, case, X, y, sample_weight)
+    with table_rule(case):
+        train(model, case, X, y, sample_weight)
     return model, X
 
 
@@ -103,6 +121,7 @@ def summary(model, X):
         "valid_metrics": np.array([[epoch.get(key, np.nan) for key in VALID_METRICS]
                                    for epoch in history]),
         "n_iter": model.n_iter_,
+        "batch_counts": np.array(history[:, "train_batch_count"]),
         "task_weights": model.task_weights_,
     }
 
@@ -134,7 +153,8 @@ def main(cases, out_dir):
         X, y, sample_weight = case_data(case, rank)
         started = time.time()
         try:
-            train(model, case, X, y, sample_weight)
+            with table_rule(case):
+                train(model, case, X, y, sample_weight)
         except Exception as exc:  # the test reads what each rank saw
             (out_dir / f"{case['name']}-rank{rank}.error").write_text(
                 f"{type(exc).__name__}\n{time.time() - started:.1f}\n{exc}"
@@ -146,7 +166,9 @@ def main(cases, out_dir):
         result["pickled_predictions"] = restored.predict(X).to_numpy(dtype=float)
         path = out_dir / f"{case['name']}-rank{rank}.skmmoe"
         save_model(model, path)
-        result["loaded_predictions"] = load_model(path).predict(X).to_numpy(dtype=float)
+        with table_rule(case):
+            result["loaded_predictions"] = load_model(path).predict(X).to_numpy(dtype=float)
+        result["sparse_table"] = np.array("sparse_optimizer_" in vars(model))
         result["kept_attributes"] = np.array(
             [name for name in vars(model) if "distributed_run" in name or "ddp" in name.lower()]
             + [name for name in vars(model.module_) if name == "importance_reduce"],

@@ -364,3 +364,17 @@ def test_gate_utilization_needs_a_positive_number_of_rows(mixed_data, small_para
     model = MMoERegressorClassifier(**small_params, callbacks__gate_utilization__max_rows=rows)
     with pytest.raises(ValueError, match=rf"callbacks__gate_utilization__max_rows\) must be an integer >= 1; got {rows}"):
         model.fit(X, y)
+
+
+@pytest.mark.parametrize("as_frame", [False, True])
+def test_bytes_labels_are_refused_before_training(small_params, as_frame):
+    # scikit-learn's metrics refuse bytes; without this check the fit failed in the
+    # middle of training, in the first epoch's validation accuracy.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 3))
+    y = np.where(X[:, 0] > 0, b"yes", b"no")
+    if as_frame:
+        y = pd.DataFrame({"answer": y.astype(object)})
+    name = "'answer'" if as_frame else "0"
+    with pytest.raises(ValueError, match=rf"Task {name} holds bytes labels \(e.g. b'(yes|no)'\).*Decode them to str"):
+        MMoERegressorClassifier(**small_params).fit(X, y)

@@ -13,6 +13,8 @@ def test_memory_benchmark_smoke(tmp_path):
     text = (tmp_path / "memory_smoke.md").read_text()
     for kind in ("ndarray", "frame", "frame_with_category"):
         assert f"| {kind} |" in text
+    # fit and predict with the default embedding
+    assert "| 5,000 | piecewise_linear |" in text
     assert "command (from the repository root)" in text
 
 

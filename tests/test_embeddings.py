@@ -48,3 +48,25 @@ def test_a_small_sparse_batch_is_densified_and_a_wide_one_is_not():
     wide = FeatureEmbedding([0.0] * n_columns, [1.0] * n_columns, [False] * n_columns)
     batch = torch.sparse_coo_tensor(torch.tensor([[0, 1], [5, 7]]), torch.ones(2), (2, n_columns))
     assert isinstance(wide(batch), ShiftedSparse)
+
+
+def test_large_category_tables_train_sparsely_unless_nccl():
+    rows = embeddings.MIN_SPARSE_TABLE_ROWS
+    assert not embeddings.sparse_category_table(rows - 1)
+    assert embeddings.sparse_category_table(rows)
+    assert not embeddings.sparse_category_table(10**6, nccl=True)
+
+
+def test_a_sparse_table_gives_the_dense_output_and_a_sparse_gradient():
+    x = torch.tensor([[0.5, 2.0, 3.0], [1.5, 4.0, 2.0]])  # 1 numeric, 2 code columns
+    layers = []
+    for sparse in (False, True):
+        torch.manual_seed(0)
+        layers.append(FeatureEmbedding([0.0], [1.0], [False], [5, 6], sparse_categories=sparse))
+    dense, sparse = layers
+    torch.testing.assert_close(sparse(x), dense(x), rtol=0, atol=0)
+    for layer in layers:
+        layer(x).square().sum().backward()
+    assert sparse.categories.weight.grad.is_sparse
+    torch.testing.assert_close(sparse.categories.weight.grad.to_dense(),
+                               dense.categories.weight.grad)
