@@ -11,8 +11,9 @@ import re
 from decimal import Decimal, InvalidOperation
 
 NUMBER = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:e[-+]?\d+)?")
+_WHOLE = r"\d+(?:,\d{3})*"  # 1,322: a comma only before three digits
 _QUOTED = re.compile(
-    r"(?<![\w.])(\d[\d,]* of (?:the |these )?\d[\d,]*|\d+(?:\.\d+)?%|-?\d[\d,]*\.\d+)(?![\w.]\w)"
+    rf"(?<![\w.])({_WHOLE} of (?:the |these )?{_WHOLE}|\d+(?:\.\d+)?%|-?{_WHOLE}\.\d+)(?![\w.]\w)"
 )
 
 
@@ -33,7 +34,7 @@ def unshown(quotes, text):
     missing = []
     for quote in quotes:
         if " of " in quote:
-            count, total = re.findall(r"\d[\d,]*", quote)
+            count, total = re.findall(_WHOLE, quote)
             ok = re.search(rf"(?<![\d.]){count} of {total}(?!\d)", text) is not None
         elif quote.endswith("%"):
             ok = re.search(rf"(?<![\d.]){re.escape(quote)}", text) is not None

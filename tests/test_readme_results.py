@@ -31,6 +31,8 @@ NOT_FROM_RESULTS = {
     ("(50,000 x 2,000, 1% non-zero", "1%"): "20 non-zeros of 2,000 per row, as sparse.md gives it",
     ("~2.7x their matmul work", "2.7"): "counted from the networks' shapes, not measured",
     ("reports 0.9522 / 0.9945", "0.9522"): "the PLE paper's table",
+    ("would take 1.6 GB for", "1.6"): "10,000,000 x 20 x 8 bytes, counted, not measured",
+    ("it lowered 5 of 8, most on a", "5 of 8"): "counted from target_storage_selection.md's per-column table",
 }
 
 
@@ -118,12 +120,14 @@ def test_numbers_said_not_to_come_from_results_are_quoted_and_not_shown(words, n
 def test_check_catches_a_number_edited_on_one_side_only():
     readme = (
         "## Results\n\n"
-        "- [Demo](benchmarks/results/demo.md): MMoE won in 3 of 3 seeds (ratio 0.71-0.78),\n"
+        "- [Demo](benchmarks/results/demo.md): MMoE won in 3 of 3, 1,000 of 1,000 times,\n"
+        "  (ratio 0.71-0.78),\n"
         "  89% of the time.\n\n"
         "| model | MSE |\n|---|---|\n| mmoe | 0.043 |\n\n"
         "```python\nprint(0.5)\n```\n"
     )
-    report = "MMoE in 3 of 3 seeds; ratio median 0.73 (range 0.71-0.78); 89%.\n| mmoe | 0.0431 |"
+    report = ("MMoE in 3 of 3 seeds, 1,000 of 1,000 draws; ratio median 0.73 (range 0.71-0.78); 89%.\n"
+              "| mmoe | 0.0431 |")
     files = {"benchmarks/results/demo.md": report}
 
     def read(names):
@@ -133,6 +137,7 @@ def test_check_catches_a_number_edited_on_one_side_only():
     cited = ["benchmarks/results/demo.md"]
     assert unsourced(readme.replace("0.78", "0.75"), read) == [("0.75", cited)]
     assert unsourced(readme.replace("3 of 3", "2 of 3"), read) == [("2 of 3", cited)]
+    assert unsourced(readme.replace("1,000 of 1,000", "1,000 of 1,001"), read) == [("1,000 of 1,001", cited)]
     assert unsourced(readme.replace("| 0.043 |", "| 0.044 |"), read) == [("0.044", cited)]
     files["benchmarks/results/demo.md"] = report.replace("89%", "88%")
     assert unsourced(readme, read) == [("89%", cited)]
