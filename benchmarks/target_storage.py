@@ -23,6 +23,7 @@ at the defaults; ``auto, no shrinkage`` = the same with ``shrink_quantities=Fals
 sk-mmoe reads as classes) per column at its defaults.
 
     python benchmarks/target_storage.py           # results/target_storage.md
+    python benchmarks/target_storage.py --rows valid  # validation rows (results/target_storage_selection.md)
     python benchmarks/target_storage.py --smoke   # seconds: checks the script runs
 """
 
@@ -170,7 +171,9 @@ def run(args):
     for table in tables:
         X, y = TABLES[table]()
         for seed in seeds:
-            train, _, test = split(len(X), (0.5, 0.2, 0.3), seed)
+            train, valid, test = split(len(X), (0.5, 0.2, 0.3), seed)
+            if args.rows == "valid":
+                test = valid
             for model, params in MODELS.items():
                 result = fit_defaults({**params, **extra}, X.iloc[train], y.iloc[train],
                                       X.iloc[test], y.iloc[test], seed)
@@ -217,14 +220,14 @@ def summary(frame):
     worse = quantities[quantities["r2"] < quantities["mean_r2"]]
     plain = frame[(frame["model"] == "auto, no shrinkage") & frame["r2"].notna()]
     lines = [
-        "- **Test R² >= 0 at the defaults**: "
+        "- **R² >= 0 at the defaults**: "
         + (f"held on all {len(quantities)} (quantity, seed) pairs (lowest {quantities['r2'].min():.3f})."
            if negative.empty else "did **not** hold on " + ", ".join(
                f"{r.task} ({r.table}) seed {r.seed}: {r.r2:.3f}" for r in negative.itertuples()) + "."),
         "- **Worse than the training mean**: "
         + ("never." if worse.empty else ", ".join(
             f"{r.task} ({r.table}) seed {r.seed}: {r.r2:.3f} vs {r.mean_r2:.3f}" for r in worse.itertuples()) + "."),
-        f"- **Without the shrinkage** (`shrink_quantities=False`): test R² below 0 on "
+        f"- **Without the shrinkage** (`shrink_quantities=False`): R² below 0 on "
         f"{int((plain['r2'] < 0).sum())} of {len(plain)} pairs.",
         "- **Warnings**: " + (f"every whole-number column warned on every fit ({len(whole)} (column, seed) pairs)."
                               if silent.empty else "these did **not** warn: " + ", ".join(
@@ -236,16 +239,18 @@ def summary(frame):
     return "\n".join(lines)
 
 
-def report(frame, command, elapsed):
+def report(frame, command, elapsed, rows="test"):
     return [
         "# Targets as users store them: what `tasks=\"auto\"` makes of them",
         "## Summary\n\n" + summary(frame),
-        f"Test rows (30% of each table), {frame['seed'].nunique()} seeds; every fit on the 50% "
+        f"{'Test rows (30%' if rows == 'test' else '**Validation** rows (20%'} of each table), {frame['seed'].nunique()} seeds; every fit on the 50% "
         "training rows at the defaults (early stopping holds out 10% of them, and the "
         "shrinkage factor is chosen on that hold-out). \"Training mean / majority\" scores "
-        "the training rows' mean (R²) or most frequent class (accuracy) on the test rows; "
+        "the training rows' mean (R²) or most frequent class (accuracy) on the same rows; "
         "the shrinkage factor is the mean of `output_shrinkage_` (1 = outputs as trained, "
-        "0 = the training mean). Nothing was chosen on these rows.",
+        "0 = the training mean). "
+        + ("Nothing was chosen on these rows." if rows == "test" else
+           "These rows are for choosing settings; the test rows are in `target_storage.md`."),
         "### Per column\n\n" + _columns_table(frame),
         provenance(command, elapsed) + "- threads: one torch thread (`torch.set_num_threads(1)`)\n",
     ]
@@ -254,6 +259,8 @@ def report(frame, command, elapsed):
 def main(argv=None):
     cli = parser(__doc__.splitlines()[0])
     cli.add_argument("--seeds", type=int, default=3)
+    cli.add_argument("--rows", choices=["test", "valid"], default="test",
+                     help="score on the test rows, or on the validation rows (to choose)")
     args = cli.parse_args(argv)
     torch.set_num_threads(1)
     start = time.time()
@@ -261,9 +268,9 @@ def main(argv=None):
         frame = run(args)
     elapsed = time.time() - start
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "target_storage"
+    stem = "target_storage" if args.rows == "test" else "target_storage_selection"
     frame.to_csv(args.out / (f"{stem}_smoke.csv" if args.smoke else f"{stem}.csv"), index=False)
-    write_report(args, stem, report(frame, command_line("target_storage.py", argv), elapsed))
+    write_report(args, stem, report(frame, command_line("target_storage.py", argv), elapsed, args.rows))
 
 
 if __name__ == "__main__":

@@ -99,6 +99,11 @@ CANDIDATES = {
     "no_embedding_patience_30": {"numeric_embedding": None, "n_iter_no_change": 30},
     "no_embedding_adamw_0.1": {"numeric_embedding": None, "optimizer": torch.optim.AdamW,
                                "optimizer__weight_decay": 0.1},
+    # Second round (after issue 16's shrinkage): a larger hold-out to stop on, a smaller
+    # network, a faster rate.
+    "validation_fraction_0.2": {"validation_fraction": 0.2},
+    "small_network": {"n_experts": 4, "expert_layer_sizes": (32,), "tower_layer_sizes": (16,)},
+    "lr_3e-3": {"lr": 3e-3},
 }
 REFERENCES = {"LogisticRegression": lambda seed: logistic(), "MLPClassifier": mlp}
 

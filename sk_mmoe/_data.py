@@ -116,10 +116,7 @@ class TensorBatchDataset(torch.utils.data.Dataset):
         self.y = y
         self.sample_weight = sample_weight
         self.rows = rows
-        self._targets = y
-        if y is not None and sample_weight is not None:
-            weight = sample_weight if sample_weight.dim() == 2 else sample_weight.unsqueeze(1)
-            self._targets = torch.cat([y, weight.to(y.dtype)], dim=1)
+        self._targets = batch_targets(y, sample_weight)
 
     def __len__(self):
         return self.X.shape[0] if self.rows is None else len(self.rows)
@@ -139,6 +136,14 @@ class TensorBatchDataset(torch.utils.data.Dataset):
             return TensorBatchDataset(self.X, rows=rows)
         weight = None if self.sample_weight is None else self.sample_weight[index]
         return TensorBatchDataset(self.X, self.y[index], weight, rows=rows)
+
+
+def batch_targets(y, sample_weight):
+    """The one target tensor of a batch: ``y``, then the weights' columns (if any)."""
+    if y is None or sample_weight is None:
+        return y
+    weight = sample_weight if sample_weight.dim() == 2 else sample_weight.unsqueeze(1)
+    return torch.cat([y, weight.to(y.dtype)], dim=1)
 
 
 def split_targets(targets, n_tasks):
@@ -179,6 +184,33 @@ class BatchSlicer:
             stop = min(start + self.batch_size, n_samples)
             index = slice(start, stop) if order is None else order[start:stop]
             yield self.dataset.batch(index)
+
+
+class EpochOfSteps:
+    """``steps`` batches of an iterable per pass over this object, continuing where the
+    last pass stopped and starting the iterable anew (a new shuffle) when it runs out.
+
+    It makes an epoch a fixed number of optimizer steps (``steps_per_epoch``) on data
+    too long for a pass per epoch.
+    """
+
+    def __init__(self, batches, steps):
+        self.batches = batches
+        self.steps = steps
+        self._live = None
+
+    def __len__(self):
+        return self.steps
+
+    def __iter__(self):
+        for _ in range(self.steps):
+            batch = None if self._live is None else next(self._live, None)
+            if batch is None:
+                self._live = iter(self.batches)
+                batch = next(self._live, None)
+                if batch is None:
+                    return
+            yield batch
 
 
 class RowOutputs:

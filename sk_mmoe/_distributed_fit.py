@@ -19,6 +19,7 @@ from skorch.utils import to_tensor
 
 from ._data import SparseRows
 from ._distributed import RankBatches, fingerprint, join, looks_like_peer_failure
+from ._streaming import RankSourceBatches, SourceDataset
 from .exceptions import DistributedTrainingError
 
 _SAME_DATA_ADVICE = (
@@ -49,6 +50,10 @@ def in_distributed_session(method):
 def _dataset_tensors(dataset):
     if dataset is None:
         return [None]
+    if isinstance(dataset, SourceDataset):
+        # A source is read, not held: its row count stands for it (its encoders are
+        # compared apart).
+        return [torch.tensor([len(dataset)])]
     X = dataset.X
     features = [X.indptr, X.indices, X.data] if isinstance(X, SparseRows) else [X]
     return [*features, dataset.y, dataset.sample_weight]
@@ -166,14 +171,16 @@ class DistributedFitMixin:
             run.valid_dataset = dataset_valid
         return dataset_train, dataset_valid
 
-    def get_iterator(self, dataset, training=False):
-        iterator = super().get_iterator(dataset, training=training)
+    def _pass_iterator(self, dataset, training):
+        iterator = super()._pass_iterator(dataset, training)
         run = self.__dict__.get("_distributed_run")
         if run is None or run.ddp is None:
             return iterator
         if not training:
-            if dataset is None or dataset is not run.valid_dataset:
-                return iterator  # a prediction during fit sees every row
+            if dataset is None or dataset is not run.valid_dataset or isinstance(dataset, SourceDataset):
+                # A prediction during fit sees every row; so does each rank of a
+                # validation source, which it reads whole.
+                return iterator
             # Each rank computes the outputs of its share of every validation batch; the
             # whole batch's outputs, gathered, give the loss and per-task metrics on all
             # rows, the same on every rank.
@@ -184,6 +191,9 @@ class DistributedFitMixin:
         generator = torch.Generator()
         generator.set_state(torch.get_rng_state())
         torch.manual_seed((torch.initial_seed() + 7919 * (run.rank + 1)) % 2**63)
+        if isinstance(dataset, SourceDataset):
+            return RankSourceBatches(dataset, iterator.batch_size, iterator.shuffle,
+                                     generator, run, self.criterion_.label_weights)
         return RankBatches(dataset, iterator.batch_size, run, generator,
                            self.criterion_.label_weights, iterator.shuffle)
 

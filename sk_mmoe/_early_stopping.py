@@ -27,9 +27,19 @@ CONVERGENCE_TOL = 1e-3
 SCORE_KEY = "valid_score"
 
 
-def uses_early_stopping(early_stopping, n_samples, has_eval_set, partial_fit=False):
+def uses_early_stopping(early_stopping, n_samples, has_eval_set, partial_fit=False, source=False):
     """Whether to hold out validation rows and stop on them. ``partial_fit`` never holds
-    rows out unless asked to (``early_stopping=True``): its calls see a stream."""
+    rows out unless asked to (``early_stopping=True``): its calls see a stream. A data
+    source (``source=True``) has no rows to hold out: it stops on an ``eval_set`` only."""
+    if source and not has_eval_set:
+        if early_stopping is True:
+            raise ValueError(
+                "early_stopping=True holds out validation_fraction of the training rows, "
+                "which a data source cannot do (it is read as a stream, not indexed). Pass "
+                "the validation rows as eval_set= (a source of their own, e.g. separate "
+                "Parquet files, or (X_val, y_val) in memory), or set early_stopping=False."
+            )
+        return False
     if partial_fit:
         return early_stopping is True
     if early_stopping == "auto":

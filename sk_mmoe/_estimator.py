@@ -31,6 +31,7 @@ from ._distributed_fit import DistributedFitMixin, in_distributed_session
 from ._embeddings import NUMERIC_EMBEDDINGS
 from ._frames import PredictOutputMixin
 from ._fit_data import eval_set_dataset, training_dataset
+from ._streaming import prediction_dataset
 from ._html_repr import HTMLReprMixin
 from ._gates import GATE_DROPOUT_MODES
 from ._loss import MultiTaskLoss
@@ -52,6 +53,7 @@ from ._schedules import ScheduleStateMixin
 from ._early_stopping import scoring_terms, uses_early_stopping, warn_if_not_converged
 from ._training import seeded_torch, training_seed
 from .metrics import TaskScorer, task_scores
+from .sources import is_source
 from .tasks import TASK_KINDS, Task
 
 
@@ -174,6 +176,12 @@ class MMoERegressorClassifier(
         census-income at 50,000 rows, validation AUC within 0.0006 of 256-row batches
         in 0.37-0.43x the time); -1: all rows. Prediction uses 1,024 rows per batch
         with ``"auto"``.
+    steps_per_epoch : int or None, default=None
+        Optimizer steps per epoch. None: an epoch is one pass over the training rows.
+        An int makes an epoch that many steps, the next epoch continuing where the last
+        one stopped (and a new shuffled pass starting when the rows run out), so that
+        the validation loss, early stopping and ``max_epochs`` count in steps on data
+        too long for a pass per epoch.
     lr : float, default=1e-3
         Learning rate (of batches up to 256 rows, with ``batch_size="auto"``).
     optimizer : torch optimizer class, default=torch.optim.Adam
@@ -238,7 +246,10 @@ class MMoERegressorClassifier(
         raise :class:`~sk_mmoe.DistributedTrainingError`. Every rank passes the same
         full ``X`` and ``y`` (checked) and trains on its share of every global batch of
         ``batch_size`` rows (of the validation rows alike), so the model does not depend
-        on the number of ranks. After ``fit`` every rank holds the same ordinary fitted
+        on the number of ranks. Every rank may instead pass the same data source: it
+        fits the encoders on the whole source, then trains each epoch on its own equal
+        slice of the source's rows in that epoch's order, in batches of ``batch_size /
+        world`` rows. After ``fit`` every rank holds the same ordinary fitted
         model.
         Only rank 0 prints and warns.
     distributed_timeout : float > 0, default=600.0
@@ -327,7 +338,7 @@ class MMoERegressorClassifier(
     ``set_params`` on a fitted model: ``fit`` (without ``warm_start``) builds a new
     network with every parameter. ``partial_fit`` and ``fit`` with ``warm_start=True``
     continue the built network, and apply every training-time setting: ``lr``,
-    ``max_epochs``, ``batch_size``, ``optimizer__*``, ``early_stopping``,
+    ``max_epochs``, ``batch_size``, ``steps_per_epoch``, ``optimizer__*``, ``early_stopping``,
     ``validation_fraction``, ``random_state``, ``verbose``, ``callbacks__*``; ``optimizer``
     and ``n_iter_no_change`` by rebuilding the optimizer or the callbacks; and
     ``gate_dropout``, ``gate_dropout_mode``, ``gate_temperature``, ``gate_balance`` and
@@ -377,6 +388,7 @@ class MMoERegressorClassifier(
         "numeric_embedding": [None, StrOptions({"auto", *NUMERIC_EMBEDDINGS})],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": BATCH_SIZE,
+        "steps_per_epoch": [None, Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [callable],
         "early_stopping": ["boolean", StrOptions({"auto"})],
@@ -412,6 +424,7 @@ class MMoERegressorClassifier(
         numeric_embedding="auto",
         max_epochs=200,
         batch_size="auto",
+        steps_per_epoch=None,
         lr=1e-3,
         optimizer=torch.optim.Adam,
         early_stopping="auto",
@@ -462,6 +475,7 @@ class MMoERegressorClassifier(
         self.task_weights = task_weights
         self.class_weight = class_weight
         self.numeric_embedding = numeric_embedding
+        self.steps_per_epoch = steps_per_epoch
         self.early_stopping = early_stopping
         self.scoring = scoring
         self.validation_fraction = validation_fraction
@@ -609,7 +623,7 @@ class MMoERegressorClassifier(
         self._eval_dataset = eval_set_dataset(self, eval_set)
         stops_early = uses_early_stopping(
             self.early_stopping, len(dataset), self._eval_dataset is not None,
-            partial_fit=caller == "partial_fit",
+            partial_fit=caller == "partial_fit", source=is_source(X),
         )
         if stops_early != getattr(self, "_stops_early", False):
             # Early stopping is decided per call; its callback follows the decision.
@@ -622,21 +636,25 @@ class MMoERegressorClassifier(
         return self
 
     @in_distributed_session
-    def fit(self, X, y, sample_weight=None, eval_set=None):
+    def fit(self, X, y=None, sample_weight=None, eval_set=None):
         """Initialise the network and train it on ``X`` and ``y``.
 
         Parameters
         ----------
-        X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
-            Numeric features, or a DataFrame that may also hold categorical, string and
-            bool columns and NaN (see Notes of the class).
+        X : array-like, sparse matrix, DataFrame or data source
+            Numeric features ``(n_samples, n_features)``, or a DataFrame that may also
+            hold categorical, string and bool columns and NaN (see Notes of the class),
+            or a data source (:class:`~sk_mmoe.ParquetSource`,
+            :class:`~sk_mmoe.ArrowSource`, see :mod:`sk_mmoe.sources`) streamed from
+            disk, whose ``targets`` columns are ``y``.
         y : array-like of shape (n_samples,) or (n_samples, n_tasks), Series or DataFrame
-            One column per task; NaN or None marks a missing label.
+            One column per task; NaN or None marks a missing label. None when ``X`` is a
+            data source.
         sample_weight : array-like of shape (n_samples,) or (n_samples, n_tasks), default=None
             Non-negative weights of the rows in every task's loss, or a weight per row
             and task (columns in the order of ``y``'s), e.g. 0 where a task's label
             should not count. ``class_weight`` multiplies them.
-        eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), default=None
+        eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), or data source, default=None
             Validation rows of your own. Early stopping (unless ``early_stopping=False``)
             then monitors their loss instead of holding out ``validation_fraction`` of
             the training rows, and every training row trains.
@@ -656,7 +674,8 @@ class MMoERegressorClassifier(
         dataset = self._fitted_training_data(X, y, sample_weight)
         self._eval_dataset = eval_set_dataset(self, eval_set)
         self._stops_early = uses_early_stopping(
-            self.early_stopping, len(dataset), self._eval_dataset is not None
+            self.early_stopping, len(dataset), self._eval_dataset is not None,
+            source=is_source(X),
         )
         try:
             self._train(dataset)
@@ -669,7 +688,7 @@ class MMoERegressorClassifier(
         return self
 
     @in_distributed_session
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X, y=None, sample_weight=None):
         """Train for ``max_epochs`` more epochs, without re-initialising a fitted network.
 
         The first call fixes the tasks and their classes; later calls must use the same
@@ -695,7 +714,9 @@ class MMoERegressorClassifier(
         if self.__sklearn_is_fitted__():
             return self._continue_training(X, y, sample_weight, "partial_fit")
         self.initialized_ = False
-        self._stops_early = uses_early_stopping(self.early_stopping, None, False, partial_fit=True)
+        self._stops_early = uses_early_stopping(
+            self.early_stopping, None, False, partial_fit=True, source=is_source(X)
+        )
         self._eval_dataset = None
         self._train(self._fitted_training_data(X, y, sample_weight))
         return self
@@ -707,7 +728,7 @@ class MMoERegressorClassifier(
 
     def _raw_outputs(self, X):
         check_is_fitted(self)
-        dataset = TensorBatchDataset(self._feature_encoder.transform(self, X))
+        dataset = prediction_dataset(self, X)
         outputs = RowOutputs(len(dataset))
         for batch in self.forward_iter(dataset):
             outputs.add(batch)
@@ -725,7 +746,7 @@ class MMoERegressorClassifier(
 
         Parameters
         ----------
-        X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
+        X : array-like, sparse matrix, DataFrame or data source, as at fit
 
         Returns
         -------
@@ -749,7 +770,7 @@ class MMoERegressorClassifier(
 
         Parameters
         ----------
-        X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
+        X : array-like, sparse matrix, DataFrame or data source, as at fit
 
         Returns
         -------
@@ -780,15 +801,15 @@ class MMoERegressorClassifier(
             them; a task's weight on another task's experts is 0.
         """
         check_is_fitted(self)
-        X_tensor = self._feature_encoder.transform(self, X)
+        dataset = prediction_dataset(self, X)
         self.module_.eval()
-        weights = RowOutputs(len(X_tensor))
+        weights = RowOutputs(len(dataset))
         with torch.no_grad():
-            for X_batch, _ in self.get_iterator(TensorBatchDataset(X_tensor)):
+            for X_batch, _ in self.get_iterator(dataset):
                 weights.add(self.module_.gate_weights(X_batch.to(self.device)))
         return weights.result().numpy()
 
-    def score(self, X, y, sample_weight=None):
+    def score(self, X, y=None, sample_weight=None):
         """Mean over tasks of R² (regression) and accuracy (classification).
 
         Rows whose label is missing for a task are left out of that task's score; a label
@@ -797,8 +818,9 @@ class MMoERegressorClassifier(
 
         Parameters
         ----------
-        X : array-like, sparse matrix or DataFrame, as at fit
-        y : array-like, Series or DataFrame, as at fit
+        X : array-like, sparse matrix, DataFrame or data source, as at fit
+        y : array-like, Series or DataFrame, as at fit; None with a data source, which
+            holds the targets (and its ``sample_weight`` column)
         sample_weight : array-like of shape (n_samples,), default=None
 
         Returns

@@ -182,22 +182,60 @@ class FeatureEncoder:
         X_encoded = self._encode(estimator, X, reset=True)
         sparse = isinstance(X_encoded, SparseRows)
         n_numeric = len(self.numeric_columns_)
-        self.numeric_embedding_ = resolve_numeric_embedding(
-            numeric_embedding, n_numeric, sparse, X_encoded.shape[0]
-        )
         if sparse:
-            mean, std, n_present, indicator = _sparse_statistics(_scipy_view(X_encoded))
+            statistics = _sparse_statistics(_scipy_view(X_encoded))
         else:
-            mean, std, n_present, indicator = _dense_statistics(X_encoded, n_numeric)
+            statistics = _dense_statistics(X_encoded, n_numeric)
+        self._fit_numeric(
+            statistics, X_encoded.shape[0], numeric_embedding, sparse,
+            lambda: _numeric_columns(X_encoded, n_numeric),
+        )
+        return X_encoded
+
+    def fit_statistics(self, names, numeric_columns, categorical_columns, categories,
+                       statistics, n_rows, bin_rows, numeric_embedding=None):
+        """Fit from statistics gathered elsewhere (a streaming pass over a data source).
+
+        ``statistics`` is ``(mean, std, n_present, indicator)`` of the numeric columns, as
+        the in-memory fit computes them; ``bin_rows`` a float32 array ``(rows,
+        n_numeric)`` of rows (all of them, or a uniform sample) the quantile bins are
+        cut from. ``names`` are the feature columns; ``numeric_columns`` and
+        ``categorical_columns`` positions among them; ``categories`` each categorical
+        column's kept levels.
+        """
+        self.numeric_columns_ = list(numeric_columns)
+        self.categorical_columns_ = list(categorical_columns)
+        self.categories_ = list(categories)
+        self._check_level_counts(names)
+        self._fit_numeric(
+            statistics, n_rows, numeric_embedding, False,
+            lambda: (bin_rows[:, k].astype(np.float64) for k in range(bin_rows.shape[1])),
+        )
+        return self
+
+    def _fit_numeric(self, statistics, n_rows, numeric_embedding, sparse, columns):
+        """The numeric columns' fitted state; ``columns()`` yields them one at a time as
+        float64 for the quantile bins."""
+        mean, std, n_present, indicator = statistics
+        self.numeric_embedding_ = resolve_numeric_embedding(
+            numeric_embedding, len(self.numeric_columns_), sparse, n_rows
+        )
         mean, scale = _standardisation(mean, std, n_present, indicator)
         self.numeric_mean_, self.numeric_scale_ = mean, scale
-        self.numeric_missing_ = n_present < X_encoded.shape[0]
+        self.numeric_missing_ = n_present < n_rows
         if self.numeric_embedding_ == "piecewise_linear":
             self.bin_edges_ = [
                 quantile_bin_edges((column - mean[k]) / scale[k], N_BINS)
-                for k, column in enumerate(_numeric_columns(X_encoded, n_numeric))
+                for k, column in enumerate(columns())
             ]
-        return X_encoded
+
+    def _check_level_counts(self, names):
+        for j, levels in zip(self.categorical_columns_, self.categories_):
+            if len(levels) > MAX_LEVELS:
+                raise ValueError(
+                    f"X column {names[j]!r} has {len(levels)} categories; at most "
+                    f"{MAX_LEVELS} are supported."
+                )
 
     def transform(self, estimator, X):
         """Encode ``X`` with the state fitted on the training rows."""
@@ -254,12 +292,7 @@ class FeatureEncoder:
             self.numeric_columns_ = [j for j, numeric in enumerate(kinds) if numeric]
             self.categorical_columns_ = [j for j, numeric in enumerate(kinds) if not numeric]
             self.categories_ = [_levels(X.iloc[:, j]) for j in self.categorical_columns_]
-            for j, levels in zip(self.categorical_columns_, self.categories_):
-                if len(levels) > MAX_LEVELS:
-                    raise ValueError(
-                        f"X column {names[j]!r} has {len(levels)} categories; at most "
-                        f"{MAX_LEVELS} are supported."
-                    )
+            self._check_level_counts(names)
         else:
             for j in self.numeric_columns_:
                 if not _is_numeric_column(X.iloc[:, j]) and X.iloc[:, j].notna().any():

@@ -14,12 +14,13 @@ import numpy as np
 import torch
 from sklearn.exceptions import NotFittedError
 
-from ._data import split_targets
+from ._data import EpochOfSteps, split_targets
 from ._early_stopping import early_stopping_callbacks, stratification_labels, validation_split
 from ._embeddings import FeatureEmbedding, sparse_category_table
 from ._loss import MultiTaskLoss
 from ._network import MMoENetwork
 from ._params import layer_sizes
+from ._streaming import SourceBatches, SourceDataset
 from ._training import auto_lr_scale, fused_by_default, resolve_batch_size
 from ._training_log import TrainingLog
 from .diagnostics import GateUtilization
@@ -212,6 +213,14 @@ class NetHooksMixin:
         return dataset, valid
 
     def get_iterator(self, dataset, training=False):
+        iterator = self._pass_iterator(dataset, training)
+        if training and self.steps_per_epoch is not None:
+            iterator = EpochOfSteps(iterator, self.steps_per_epoch)
+        return iterator
+
+    def _pass_iterator(self, dataset, training):
+        """The batches of one pass over ``dataset`` (an epoch, without
+        ``steps_per_epoch``)."""
         prefix = "iterator_train" if training else "iterator_valid"
         kwargs = {"batch_size": self.batch_size, "shuffle": training}
         kwargs.update(self.get_params_for(prefix))
@@ -222,6 +231,8 @@ class NetHooksMixin:
         # hold-out), the same count that sets the learning rate's scale.
         rows = getattr(self, "_training_rows", None) if training else None
         kwargs["batch_size"] = resolve_batch_size(kwargs["batch_size"], rows or len(dataset))
+        if isinstance(dataset, SourceDataset):
+            return SourceBatches(dataset, **kwargs)
         return getattr(self, prefix)(dataset, **kwargs)
 
     def train_step(self, batch, **fit_params):

@@ -5,8 +5,8 @@ sizes, callback lists, and which parameters may change between training calls on
 already built. The rule for parameters changed with ``set_params`` in between:
 
 - parameters read at every training call apply: ``lr``, ``max_epochs``, ``batch_size``,
-  ``optimizer__*``, ``iterator_*__*``, ``callbacks__*``, ``random_state``,
-  ``validation_fraction``, ``shrink_quantities``, ``verbose``;
+  ``steps_per_epoch``, ``optimizer__*``, ``iterator_*__*``, ``callbacks__*``,
+  ``random_state``, ``validation_fraction``, ``shrink_quantities``, ``verbose``;
 - parameters of a component that can be rebuilt without touching the network apply by
   rebuilding it (:data:`REBUILT_ON_CHANGE`): a new ``optimizer`` starts with fresh state,
   ``n_iter_no_change`` rebuilds the callbacks; ``early_stopping`` is decided at each call

@@ -286,6 +286,9 @@ class GateUtilization(Callback):
 
     def _rows(self, dataset_train, dataset_valid):
         dataset = dataset_valid if dataset_valid is not None and len(dataset_valid) else dataset_train
+        if hasattr(dataset, "first_rows"):
+            # A data source is not indexed: its first rows stand for it.
+            return dataset.first_rows(self.max_rows)
         n_rows = len(dataset)
         index = slice(None)
         if n_rows > self.max_rows:

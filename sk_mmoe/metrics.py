@@ -11,7 +11,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from ._routing import ScoreRequestMixin
+from ._streaming import check_source_call, source_truth
 from ._warnings import warn
+from .sources import is_source
 
 
 def _accuracy(y_true, y_pred, sample_weight, task):
@@ -141,16 +143,18 @@ def greater_is_better(name):
     return METRICS[name][3]
 
 
-def task_scores(estimator, X, y, metric=None, sample_weight=None, tasks=None):
+def task_scores(estimator, X, y=None, metric=None, sample_weight=None, tasks=None):
     """Score each task of a fitted estimator separately.
 
     Parameters
     ----------
     estimator : MMoERegressorClassifier or Pipeline
         A fitted estimator, or a fitted Pipeline that ends in one.
-    X : array-like of shape (n_samples, n_features)
+    X : array-like of shape (n_samples, n_features), or data source
     y : array-like or DataFrame
-        True targets, in the same form as at fit; missing labels are ignored.
+        True targets, in the same form as at fit; missing labels are ignored. None when
+        ``X`` is a data source, whose target columns (and ``sample_weight`` column) are
+        read instead.
     metric : str, dict or None, default=None
         None scores each task with its kind's default: ``"r2"`` for quantities (every
         kind but binary and multiclass, as scikit-learn's regressors score whatever
@@ -191,6 +195,9 @@ def task_scores(estimator, X, y, metric=None, sample_weight=None, tasks=None):
     """
     model = _final_model(estimator)
     encoder = model._target_encoder
+    if is_source(X):
+        check_source_call(model, "task_scores", y, sample_weight)
+        y, sample_weight = source_truth(X, model)
     truth = encoder.select_columns(y)
     weight = _check_lengths(X, truth, sample_weight)
     chosen = model.task_names_ if tasks is None else list(tasks)
@@ -249,7 +256,8 @@ def task_scores(estimator, X, y, metric=None, sample_weight=None, tasks=None):
 def _check_lengths(X, truth, sample_weight):
     """Refuse ``y`` or ``sample_weight`` whose length differs from ``X``'s, before predicting;
     return the weights as a float array (or None)."""
-    n_rows = _num_samples(X)
+    # A source's targets are its own columns: as long as its rows by construction.
+    n_rows = len(truth) if is_source(X) else _num_samples(X)
     if len(truth) != n_rows:
         raise ValueError(
             "Found input variables with inconsistent numbers of samples: X has "

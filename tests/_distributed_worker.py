@@ -21,14 +21,17 @@ import pandas as pd
 import scipy.sparse
 import torch
 
-from sk_mmoe import MMoERegressorClassifier, load_model, save_model
+from sk_mmoe import MMoERegressorClassifier, ParquetSource, load_model, save_model
 from sk_mmoe import _embeddings
 from skorch.callbacks import Callback
 
 
 def case_data(case, rank=0):
     """``make_data`` for a case: ``case["data_seeds"][rank]`` seeds it, and with
-    ``case["sparse"]`` the numeric columns become a CSR matrix."""
+    ``case["sparse"]`` the numeric columns become a CSR matrix; with ``case["parquet"]``
+    a ParquetSource of that file (written by the test) instead, its targets columns."""
+    if case.get("parquet"):
+        return ParquetSource(case["parquet"], targets=["value", "flag", "level"]), None, None
     X, y, sample_weight = make_data(case["n_rows"], seed=case.get("data_seeds", [0, 0])[rank])
     if case.get("sparse"):
         X = scipy.sparse.csr_matrix(X[["a", "b", "c"]].fillna(0.0).clip(lower=0.0).to_numpy())
@@ -118,6 +121,7 @@ def summary(model, X):
         "valid_metrics": np.array([[epoch.get(key, np.nan) for key in VALID_METRICS]
                                    for epoch in history]),
         "n_iter": model.n_iter_,
+        "batch_counts": np.array(history[:, "train_batch_count"]),
         "task_weights": model.task_weights_,
     }
 

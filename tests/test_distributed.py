@@ -23,7 +23,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sk_mmoe import DistributedTrainingError, MMoERegressorClassifier
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _distributed_worker import fit_case, summary  # noqa: E402
+from _distributed_worker import fit_case, make_data, summary  # noqa: E402
 
 WORKER = Path(__file__).parent / "_distributed_worker.py"
 REPO = Path(__file__).parent.parent
@@ -45,6 +45,10 @@ EQUALITY_CASES = [
     {"name": "empty_share", "n_rows": 901, "weighted": True, "partial_fit_epochs": 2,
      "params": {"architecture": "cgc", "batch_size": 50, "early_stopping": False,
                 "max_epochs": 3, "gate_balance": 0.1}},
+    # Epochs of a fixed number of steps (steps_per_epoch) continue across epochs.
+    {"name": "steps", "n_rows": 600,
+     "params": {"batch_size": 64, "steps_per_epoch": 4, "max_epochs": 12,
+                "early_stopping": False}},
     # The categorical table with sparse gradients and its own SparseAdam step (the rule
     # gives it to tables from 50,000 rows; here to every table): DDP all-reduces the
     # sparse gradient (gloo).
@@ -151,6 +155,32 @@ def test_two_ranks_equal_one_process_with_the_same_global_batch(case, two_rank_r
     np.testing.assert_array_equal(rank0["loaded_predictions"], rank0["predictions"])
     assert rank0["kept_attributes"].size == 0
     assert bool(rank0["sparse_table"]) == ("sparse_table_rows" in case)
+
+
+@pytest.mark.distributed
+def test_two_ranks_train_on_equal_slices_of_a_source(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    import pandas as pd
+
+    X, y, _ = make_data(1_003)
+    path = tmp_path / "train.parquet"
+    pq.write_table(pa.Table.from_pandas(pd.concat([X, y], axis=1)), path, row_group_size=100)
+    case = {"name": "source", "n_rows": 1_003, "parquet": str(path),
+            "params": {"batch_size": 64, "max_epochs": 3, "early_stopping": False}}
+    done = _torchrun([case], tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rank0, rank1 = [dict(np.load(tmp_path / f"source-rank{r}.npz")) for r in (0, 1)]
+    # Same model on both ranks, the same steps: 1,003 // 64 = 15 global batches a pass,
+    # each rank 32 rows of each from its own slice of the permuted row groups.
+    np.testing.assert_array_equal(rank0["parameters"], rank1["parameters"])
+    assert list(rank0["batch_counts"]) == list(rank1["batch_counts"]) == [15, 15, 15]
+    np.testing.assert_array_equal(rank0["train_loss"], rank1["train_loss"])
+    # As good a fit as one process on the same source and global batch.
+    single = summary(*fit_case(case, distributed=False))
+    assert single["batch_counts"].tolist() == [16, 16, 16]
+    assert abs(rank0["train_loss"][-1] - single["train_loss"][-1]) < 0.1 * single["train_loss"][-1]
+    np.testing.assert_array_equal(rank0["loaded_predictions"], rank0["predictions"])
 
 
 @pytest.mark.distributed
