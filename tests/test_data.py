@@ -3,7 +3,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from sk_mmoe._data import SparseRows, TensorBatchDataset, split_targets
+from sk_mmoe._data import RowOutputs, SparseRows, TensorBatchDataset, split_targets
 
 
 @pytest.fixture
@@ -34,3 +34,23 @@ def test_a_subset_keeps_features_sparse_and_aligned(matrix):
     targets, weights = split_targets(packed, n_tasks=1)
     torch.testing.assert_close(X.to_dense(), torch.from_numpy(matrix[[7, 2, 30]].toarray()))
     assert targets[:, 0].tolist() == [7.0, 2.0, 30.0] and weights.tolist() == [1.0] * 3
+
+
+def test_a_subset_shares_X_and_gathers_its_rows_per_batch():
+    X = torch.arange(20.0).reshape(10, 2)
+    dataset = TensorBatchDataset(X, torch.arange(10.0).unsqueeze(1))
+    subset = dataset.subset(torch.tensor([8, 3, 5]))
+    assert subset.X is X and len(subset) == 3  # no copy of X
+    nested = subset.subset(torch.tensor([2, 0]))
+    features, targets = nested.batch(slice(None))
+    assert features.tolist() == [[10.0, 11.0], [16.0, 17.0]]
+    assert targets[:, 0].tolist() == [5.0, 8.0]
+
+
+def test_row_outputs_fill_one_tensor_in_row_order():
+    outputs = RowOutputs(5)
+    outputs.add(torch.ones(2, 3, 1))
+    outputs.add(torch.full((3, 3, 1), 2.0, requires_grad=True))
+    result = outputs.result()
+    assert result.shape == (5, 3, 1) and not result.requires_grad
+    assert result[:, 0, 0].tolist() == [1.0, 1.0, 2.0, 2.0, 2.0]

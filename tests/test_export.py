@@ -1,5 +1,6 @@
 """sk_mmoe.export: onnxruntime on the exported graph gives what predict and predict_proba give."""
 
+import datetime
 import json
 import sys
 import warnings
@@ -263,10 +264,11 @@ def test_what_has_no_onnx_form_is_refused_by_name(frame_model, tmp_path):
     with pytest.raises(ValueError, match=r"ONNX output 'x' of task 'x' would have the name of another"):
         export_onnx(clash, tmp_path / "model.onnx")
 
-    labels = pd.Series([b"yes", b"no"] * 50)
-    byte_labels = MMoERegressorClassifier(early_stopping=False, **TINY).fit(X[["x"]], labels)
+    # Labels that are neither str nor numbers (bytes are refused at fit, as scikit-learn does).
+    labels = pd.Series([datetime.date(2026, 1, 1), datetime.date(2026, 6, 1)] * 50)
+    date_labels = MMoERegressorClassifier(early_stopping=False, **TINY).fit(X[["x"]], labels)
     with pytest.raises(ValueError, match=r"class labels of dtype .* which have no ONNX tensor type"):
-        export_onnx(byte_labels, tmp_path / "model.onnx")
+        export_onnx(date_labels, tmp_path / "model.onnx")
 
     class Rounded(Regression):
         def decode(self, predicted):
