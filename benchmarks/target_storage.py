@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import command_line, log, markdown_table, parser, provenance, write_report  # noqa: E402
 from benchmarks.quality import _rdataset, split  # noqa: E402
+from benchmarks.targets import fit_noting_kind_warnings  # noqa: E402
 
 # Share of the health codes' labels removed (seeded), to give an integer class column the
 # missing values a multi-task table often has.
@@ -109,15 +110,10 @@ def fit_defaults(params, X_train, y_train, X_test, y_test, seed):
     """Per-column result rows of one fit at the defaults (plus ``params``)."""
     from sklearn.metrics import accuracy_score, r2_score
 
-    from sk_mmoe import MMoERegressorClassifier, TaskKindWarning
+    from sk_mmoe import MMoERegressorClassifier
 
     model = MMoERegressorClassifier(random_state=seed, **params)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        start = time.perf_counter()
-        model.fit(X_train, y_train)
-        seconds = time.perf_counter() - start
-    messages = [str(w.message) for w in caught if issubclass(w.category, TaskKindWarning)]
+    seconds, messages = fit_noting_kind_warnings(model, X_train, y_train)
     predicted = model.predict(X_test)
     rows = []
     for t, name in enumerate(model.task_names_):

@@ -164,17 +164,25 @@ def _whole_numbers(column):
     return bool(np.array_equal(values, np.round(values)) and len(np.unique(values)) >= 3)
 
 
-def fit_mmoe(variant, kinds, X_train, y_train, X_test, y_test, seed, extra):
-    """Per-task result rows of one MMoE fit, with the kinds it used and whether it warned."""
-    from sk_mmoe import MMoERegressorClassifier, TaskKindWarning
+def fit_noting_kind_warnings(model, X, y):
+    """Fit ``model``; return its fit seconds and the messages of the TaskKindWarnings it
+    issued (every one, also when the same column warned before)."""
+    from sk_mmoe import TaskKindWarning
 
-    model = MMoERegressorClassifier(tasks=mmoe_tasks(variant, kinds), random_state=seed, **extra)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         start = time.perf_counter()
-        model.fit(X_train, y_train)
+        model.fit(X, y)
         seconds = time.perf_counter() - start
-    kind_warnings = [str(w.message) for w in caught if issubclass(w.category, TaskKindWarning)]
+    return seconds, [str(w.message) for w in caught if issubclass(w.category, TaskKindWarning)]
+
+
+def fit_mmoe(variant, kinds, X_train, y_train, X_test, y_test, seed, extra):
+    """Per-task result rows of one MMoE fit, with the kinds it used and whether it warned."""
+    from sk_mmoe import MMoERegressorClassifier
+
+    model = MMoERegressorClassifier(tasks=mmoe_tasks(variant, kinds), random_state=seed, **extra)
+    seconds, kind_warnings = fit_noting_kind_warnings(model, X_train, y_train)
     predictions = model.predict(X_test)
     rows = []
     for t, (name, used) in enumerate(zip(model.task_names_, model.task_types_)):
