@@ -39,7 +39,8 @@ def _training_copy(estimator, use_gpu):
 
 
 def _as_given(model, estimator):
-    """The fitted ``model`` with the caller's ``distributed`` (and device) settings."""
+    """The fitted ``model`` with the caller's ``distributed`` setting. Its device stays the
+    one it trained on (``"cuda"`` with ``use_gpu=True``): its weights live there."""
     return model.set_params(distributed=estimator.distributed)
 
 
