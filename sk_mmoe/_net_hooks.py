@@ -123,9 +123,9 @@ class NetHooksMixin:
         return self
 
     def get_params_for_optimizer(self, prefix, named_parameters):
-        if prefix == "optimizer" and self._sparse_table() is not None:
+        table = self._sparse_table() if prefix == "optimizer" else None
+        if table is not None:
             # A large categorical table has its own sparse step (initialize_optimizer).
-            table = self._sparse_table()
             named_parameters = [(n, p) for n, p in named_parameters if p is not table]
         args, kwargs = super().get_params_for_optimizer(prefix, named_parameters)
         if prefix != "optimizer":
