@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
-FULL = dict(rows=50_000, features=20, epochs=3, rounds=3, batch_sizes=[256, 1024, 4096])
+FULL = dict(rows=50_000, features=20, epochs=3, rounds=3, batch_sizes=[256, 1024, 4096, 16384])
 SMOKE = dict(rows=4_000, features=5, epochs=1, rounds=1, batch_sizes=[256])
 REPO = Path(__file__).resolve().parents[1]
 
@@ -134,6 +134,32 @@ def _launch(config):
     return result
 
 
+def _launch_independent(config, copies=2):
+    """``copies`` one-process fits at once, each on ``1/copies`` of the rows with
+    ``1/copies`` of the batch, that never communicate: what the ranks of a data-parallel
+    fit compute, without the exchange. Their rows per second add up to the most that
+    ``copies`` ranks could reach on this machine."""
+    share = dict(config, rows=config["rows"] // copies, batch_size=config["batch_size"] // copies)
+    env = dict(os.environ, OMP_NUM_THREADS=str(config["threads"]), PYTHONPATH=str(REPO))
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(share)]
+    started = time.perf_counter()
+    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True, cwd=REPO)
+                 for _ in range(copies)]
+    results = []
+    for process in processes:
+        out, _ = process.communicate(timeout=3600)
+        if process.returncode:
+            raise subprocess.CalledProcessError(process.returncode, command)
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return {"fit_s": max(r["fit_s"] for r in results),
+            "epoch_s": max(r["epoch_s"] for r in results),
+            "rows_per_s": sum(r["rows_per_s"] for r in results),
+            "wall_s": time.perf_counter() - started}
+
+
+INDEPENDENT = "2 processes, half the rows and batch each, no exchange (ceiling)"
+
+
 def configurations(device, with_threads=False):
     """(label, ranks, threads per rank) to compare; the first is the reference."""
     import torch
@@ -143,7 +169,8 @@ def configurations(device, with_threads=False):
         return [("1 process, 1 GPU", 1, 1)] + (
             [("2 ranks (NCCL), 1 GPU each", 2, 1)] if gpus >= 2 else []
         )
-    return [("1 process, 1 thread", 1, 1), ("2 ranks (gloo), 1 thread each", 2, 1)] + (
+    return [("1 process, 1 thread", 1, 1), ("2 ranks (gloo), 1 thread each", 2, 1),
+            (INDEPENDENT, 1, 1)] + (
         [("1 process, 2 threads", 1, 2)] if with_threads else []
     )
 
@@ -178,7 +205,8 @@ def main(argv=None):
                 config = dict(rows=sizes["rows"], features=sizes["features"],
                               epochs=sizes["epochs"] + 1, batch_size=batch_size,
                               ranks=ranks, threads=threads, device=args.device)
-                runs[label].append(_launch(config))
+                launch = _launch_independent if label == INDEPENDENT else _launch
+                runs[label].append(launch(config))
                 _common.log(f"batch {batch_size}, {label}: {runs[label][-1]}")
         reference = runs[configs[0][0]]
         for label, _, _ in configs:
@@ -204,7 +232,12 @@ def main(argv=None):
         "second from the median epoch after the first (fit's own `dur`), so process start, "
         "encoding and the DDP set-up are outside it (they are in 'fit' and 'wall'). "
         f"{sizes['rounds']} rounds, configurations alternating; 'vs 1 process' is the "
-        "median of the rounds' ratios to the one-process, one-thread run of the same round.",
+        "median of the rounds' ratios to the one-process, one-thread run of the same round. "
+        "The 'ceiling' runs two ordinary one-process fits at once, each on half the rows "
+        "with half the batch: the arithmetic of two ranks without their exchange, so the "
+        "most that two ranks could reach on this machine (they share its memory bandwidth "
+        "and caches, and each repeats the per-step work whose cost does not fall with the "
+        "batch: Python, the optimizer step, small ops).",
         _common.markdown_table(
             ["global batch", "configuration", "rows / s", "vs 1 process", "per round",
              "fit (s)", "wall (s)"], rows),
