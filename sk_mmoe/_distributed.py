@@ -26,6 +26,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from ._data import BatchSlicer
 from .exceptions import DistributedTrainingError
 
 # What a launcher (torchrun, Ray Train, Spark's TorchDistributor, SLURM scripts) sets for
@@ -234,7 +235,7 @@ class _TrainingForward(torch.nn.Module):
         return self.network(x)
 
 
-class RankBatches:
+class RankBatches(BatchSlicer):
     """This rank's share of every global batch, drawn from one permutation shared by all.
 
     It stands where :class:`~sk_mmoe._data.BatchSlicer` does in training, and in
@@ -264,16 +265,11 @@ class RankBatches:
 
     def __init__(self, dataset, batch_size, run, generator, label_weights, shuffle=True,
                  gather=False):
-        self.dataset = dataset
-        self.batch_size = batch_size
+        super().__init__(dataset, batch_size, shuffle)
         self.run = run
         self.generator = generator
         self.label_weights = label_weights
-        self.shuffle = shuffle
         self.gather = gather
-
-    def __len__(self):
-        return -(-len(self.dataset) // self.batch_size)
 
     def __iter__(self):
         n_samples = len(self.dataset)
