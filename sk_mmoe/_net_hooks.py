@@ -134,7 +134,10 @@ class NetHooksMixin:
             kwargs["fused"] = True
         # Fits of few rows train with decay (see small_table_weight_decay); partial_fit
         # never does, as its rows per call say nothing about the table's size.
-        kwargs.update(small_table_weight_decay(self.optimizer, kwargs, getattr(self, "_fit_rows", None)))
+        kwargs.update(small_table_weight_decay(
+            self.optimizer, kwargs, getattr(self, "_fit_rows", None),
+            learned_task_weights=self.task_weights == "uncertainty",
+        ))
         rows = getattr(self, "_training_rows", None)
         if rows is not None:
             # Large tables train on larger "auto" batches at a proportionally raised rate.

@@ -132,9 +132,12 @@ SMALL_TABLE_ROWS = MIN_AUTO_EMBEDDED_ROWS
 SMALL_TABLE_WEIGHT_DECAY = 2.0
 
 
-def small_table_weight_decay(optimizer, kwargs, n_fit_rows):
+def small_table_weight_decay(optimizer, kwargs, n_fit_rows, learned_task_weights=False):
     """The optimizer arguments to add for a ``fit`` of ``n_fit_rows`` rows (None for
     ``partial_fit``): ``{}`` or decoupled weight decay.
+
+    Not with ``learned_task_weights`` (``task_weights="uncertainty"``): the optimizer
+    also steps the loss's log-variances, and decay would pull them toward equal weights.
 
     Under :data:`SMALL_TABLE_ROWS` rows the default ``torch.optim.Adam``, when the caller
     routed no ``weight_decay``, trains with decoupled weight decay 2.0 (AdamW's update:
@@ -161,12 +164,15 @@ def small_table_weight_decay(optimizer, kwargs, n_fit_rows):
     ({}, {})
     >>> small_table_weight_decay(torch.optim.Adam, {"weight_decay": 0.0}, 150)
     {}
+    >>> small_table_weight_decay(torch.optim.Adam, {}, 150, learned_task_weights=True)
+    {}
     """
     if (
         n_fit_rows is None
         or n_fit_rows >= SMALL_TABLE_ROWS
         or optimizer is not torch.optim.Adam
         or {"weight_decay", "decoupled_weight_decay"} & set(kwargs)
+        or learned_task_weights
         or "decoupled_weight_decay" not in inspect.signature(torch.optim.Adam).parameters
     ):
         return {}

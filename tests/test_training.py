@@ -230,3 +230,11 @@ def test_partial_fit_never_decays_and_continuing_keeps_the_fits_optimizer():
     # An eval_set does not change the table's size: the rule still applies.
     with_eval = MMoERegressorClassifier(**params).fit(X[:150], y[:150], eval_set=(X[150:], y[150:]))
     assert _decay(with_eval) == (2.0, True)
+
+
+def test_learned_task_weights_are_not_decayed():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(150, 3)).astype(np.float32)
+    params = dict(n_experts=2, expert_layer_sizes=(4,), max_epochs=1, random_state=0)
+    model = MMoERegressorClassifier(**params, task_weights="uncertainty").fit(X, X[:, :2])
+    assert _decay(model) == (0, False)
