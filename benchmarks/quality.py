@@ -256,6 +256,9 @@ CANDIDATES = {
     # Issue 16: the quantity outputs as trained, without the shrinkage toward the training
     # mean chosen on early stopping's hold-out (shrink_quantities=True by default).
     "no_shrinkage": {"shrink_quantities": False},
+    # Issue 19, tiny tables: decoupled weight decay strong enough to matter (AdamW's decay
+    # is multiplied by lr); chosen on benchmarks/tiny.py's validation rows.
+    "adamw_2": {"optimizer": torch.optim.AdamW, "optimizer__weight_decay": 2.0},
 }
 
 

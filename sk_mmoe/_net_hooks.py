@@ -4,8 +4,8 @@ validation split are built, and how a batch's loss is computed.
 ``NetHooksMixin`` comes before ``NeuralNet`` in ``MMoERegressorClassifier``'s bases. The hooks
 read the estimator's parameters, its fitted encoders (``_feature_encoder``,
 ``_target_encoder``), ``_resolved_task_weights()`` and the per-call training state
-(``_stops_early``, ``_eval_dataset``, ``_training_rows``) that ``fit`` and ``partial_fit``
-set.
+(``_stops_early``, ``_eval_dataset``, ``_training_rows``, and ``_fit_rows`` in a new ``fit``)
+that ``fit`` and ``partial_fit`` set.
 """
 
 import math
@@ -21,7 +21,7 @@ from ._loss import MultiTaskLoss
 from ._network import MMoENetwork
 from ._params import layer_sizes
 from ._streaming import SourceBatches, SourceDataset
-from ._training import auto_lr_scale, fused_by_default, resolve_batch_size
+from ._training import auto_lr_scale, fused_by_default, resolve_batch_size, small_table_weight_decay
 from ._training_log import TrainingLog
 from .diagnostics import GateUtilization
 from .exceptions import NonFiniteLossError
@@ -132,6 +132,12 @@ class NetHooksMixin:
             return args, kwargs
         if fused_by_default(self.optimizer, kwargs, self.device):
             kwargs["fused"] = True
+        # Fits of few rows train with decay (see small_table_weight_decay); partial_fit
+        # never does, as its rows per call say nothing about the table's size.
+        kwargs.update(small_table_weight_decay(
+            self.optimizer, kwargs, getattr(self, "_fit_rows", None),
+            learned_task_weights=self.task_weights == "uncertainty",
+        ))
         rows = getattr(self, "_training_rows", None)
         if rows is not None:
             # Large tables train on larger "auto" batches at a proportionally raised rate.

@@ -91,6 +91,18 @@ def test_loaded_model_keeps_fitted_attributes_and_continues_training(saved):
     pd.testing.assert_frame_equal(restored.predict(X), model.predict(X))
 
 
+def test_small_table_weight_decay_travels_with_the_optimizer(tmp_path):
+    X, y = mixed_frame()  # 80 rows: fit trains the default Adam with decoupled decay
+    model = MMoERegressorClassifier(**TINY).fit(X, y)
+    save_model(model, tmp_path / "m")
+    restored = load_model(tmp_path / "m")
+    group = restored.optimizer_.param_groups[0]
+    assert group["weight_decay"] == 2.0 and group["decoupled_weight_decay"]
+    restored.partial_fit(X, y)
+    model.partial_fit(X, y)
+    pd.testing.assert_frame_equal(restored.predict(X), model.predict(X))
+
+
 def test_round_trip_with_piecewise_linear_embeddings(tmp_path):
     X, y = mixed_frame()
     model = MMoERegressorClassifier(**TINY, numeric_embedding="piecewise_linear").fit(X, y)

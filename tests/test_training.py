@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn.exceptions import ConvergenceWarning
 
 from sk_mmoe import MMoERegressorClassifier
@@ -168,3 +169,72 @@ def test_no_convergence_warning_once_training_has_stalled(small_params):
         warnings.simplefilter("error", ConvergenceWarning)
         # Early stopping ends it before max_epochs: nothing to warn about.
         MMoERegressorClassifier(**dict(small_params, max_epochs=500, early_stopping=True)).fit(X, y)
+
+
+def _decay(model):
+    group = model.optimizer_.param_groups[0]
+    return group["weight_decay"], group.get("decoupled_weight_decay", False)
+
+
+def test_small_fits_train_the_default_adam_with_decoupled_weight_decay():
+    from sk_mmoe._training import SMALL_TABLE_ROWS, SMALL_TABLE_WEIGHT_DECAY
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(SMALL_TABLE_ROWS, 3)).astype(np.float32)
+    y = np.where(X[:, 0] > 0, "a", "b")
+    params = dict(n_experts=2, expert_layer_sizes=(4,), max_epochs=1, random_state=0)
+    below = MMoERegressorClassifier(**params).fit(X[:-1], y[:-1])
+    assert _decay(below) == (SMALL_TABLE_WEIGHT_DECAY, True) == (2.0, True)
+    # The rows fit is given count, hold-out included: 999 decays, 1,000 does not.
+    assert _decay(MMoERegressorClassifier(**params).fit(X, y)) == (0, False)
+    # A choice of the caller's wins: their decay, or another optimizer.
+    chosen = MMoERegressorClassifier(**params, optimizer__weight_decay=0.0).fit(X[:150], y[:150])
+    assert _decay(chosen) == (0.0, False)
+    other = MMoERegressorClassifier(**params, optimizer=torch.optim.AdamW).fit(X[:150], y[:150])
+    assert _decay(other) == (0.01, True)  # AdamW's own default
+    sgd = MMoERegressorClassifier(**params, optimizer=torch.optim.SGD).fit(X[:150], y[:150])
+    assert sgd.optimizer_.param_groups[0]["weight_decay"] == 0
+
+
+def test_small_table_decay_is_adamw_at_decay_2_and_reproducible():
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(150, 4)).astype(np.float32)
+    y = np.argmax(X[:, :3] + rng.gumbel(size=(150, 3)), axis=1).astype(str)
+    weight = rng.uniform(0.5, 2.0, size=150)
+    params = dict(n_experts=2, expert_layer_sizes=(8,), max_epochs=15, random_state=3)
+    default = MMoERegressorClassifier(**params).fit(X, y, sample_weight=weight)
+    # Exactly the candidate chosen on validation rows (benchmarks/tiny.py "adamw_2").
+    adamw = MMoERegressorClassifier(
+        **params, optimizer=torch.optim.AdamW, optimizer__weight_decay=2.0
+    ).fit(X, y, sample_weight=weight)
+    assert np.array_equal(default.predict_proba(X), adamw.predict_proba(X))
+    again = MMoERegressorClassifier(**params).fit(X, y, sample_weight=weight)
+    assert np.array_equal(default.predict_proba(X), again.predict_proba(X))
+    plain = MMoERegressorClassifier(**params, optimizer__weight_decay=0.0).fit(X, y, sample_weight=weight)
+    assert not np.array_equal(default.predict_proba(X), plain.predict_proba(X))
+
+
+def test_partial_fit_never_decays_and_continuing_keeps_the_fits_optimizer():
+    rng = np.random.RandomState(2)
+    X = rng.normal(size=(200, 3)).astype(np.float32)
+    y = np.c_[X[:, 0], np.where(X[:, 1] > 0, 1.0, np.nan)]  # a missing label per row or so
+    params = dict(n_experts=2, expert_layer_sizes=(4,), max_epochs=2, random_state=0)
+    # partial_fit's rows per call say nothing about the table's size.
+    streamed = MMoERegressorClassifier(**params).partial_fit(X[:100], y[:100])
+    assert _decay(streamed) == (0, False)
+    assert _decay(streamed.partial_fit(X[100:], y[100:])) == (0, False)
+    fitted = MMoERegressorClassifier(**params, warm_start=True).fit(X, y)
+    assert _decay(fitted) == (2.0, True)
+    assert _decay(fitted.fit(X[:50], y[:50])) == (2.0, True)  # warm start continues it
+    assert _decay(fitted.partial_fit(X, y)) == (2.0, True)
+    # An eval_set does not change the table's size: the rule still applies.
+    with_eval = MMoERegressorClassifier(**params).fit(X[:150], y[:150], eval_set=(X[150:], y[150:]))
+    assert _decay(with_eval) == (2.0, True)
+
+
+def test_learned_task_weights_are_not_decayed():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(150, 3)).astype(np.float32)
+    params = dict(n_experts=2, expert_layer_sizes=(4,), max_epochs=1, random_state=0)
+    model = MMoERegressorClassifier(**params, task_weights="uncertainty").fit(X, X[:, :2])
+    assert _decay(model) == (0, False)
