@@ -129,12 +129,18 @@ def score_outputs(task, name, raw, encoded, weight=None):
     if not keep.any():
         return None
     raw = torch.as_tensor(raw)[torch.from_numpy(keep)]
+    weight = None if weight is None else np.asarray(weight)[keep]
+    if name == "accuracy" and task.is_classifier and (weight is None or weight.sum() > 0):
+        # Every epoch scores this; comparing the class indices gives accuracy_score's value
+        # without decoding the labels and without scikit-learn's input checks, which took
+        # ~2 ms an epoch (8% of a fit on a 150-row table).
+        hits = task.predict_raw(raw).numpy() == encoded[keep]
+        return float(np.average(hits, weights=weight))
     function, _, needs, _ = METRICS[name]
     if needs == "proba":
         prediction = task.proba_raw(raw).numpy()
     else:
         prediction = task.decode(task.predict_raw(raw).numpy())
-    weight = None if weight is None else np.asarray(weight)[keep]
     return float(function(task.decode_targets(encoded[keep]), prediction, weight, task))
 
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from sklearn import metrics as skm
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -100,3 +101,26 @@ def test_not_a_multitask_model():
     model = LinearRegression().fit(np.zeros((3, 1)), np.zeros(3))
     with pytest.raises(TypeError, match="need a fitted MMoERegressorClassifier"):
         task_scores(model, np.zeros((3, 1)), np.zeros(3))
+
+
+@pytest.mark.parametrize("kind, labels", [("binary", ["no", "yes"]), ("multiclass", [3, 7, 11])])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_validation_accuracy_from_class_indices_equals_scikit_learn(kind, labels, weighted):
+    # Early stopping scores the epoch's accuracy from class indices (no decoding): it must
+    # be accuracy_score on the decoded labels, with weights and missing labels.
+    from sk_mmoe._early_stopping import score_outputs
+    from sk_mmoe.tasks import get_task
+
+    rng = np.random.RandomState(0)
+    n = 400
+    column = pd.Series(rng.choice(labels, size=n))
+    task = get_task(kind).fit("t", column)
+    encoded = task.encode(column).astype(float)
+    encoded[rng.rand(n) < 0.2] = np.nan
+    raw = rng.normal(size=(n, task.n_outputs))
+    weight = rng.uniform(0.1, 3.0, size=n) if weighted else None
+    keep = ~np.isnan(encoded)
+    predicted = task.decode(task.predict_raw(torch.as_tensor(raw)).numpy())
+    expected = skm.accuracy_score(task.decode_targets(encoded[keep]), predicted[keep],
+                                  sample_weight=None if weight is None else weight[keep])
+    assert score_outputs(task, "accuracy", raw, encoded, weight) == pytest.approx(expected, abs=1e-12)
