@@ -463,8 +463,8 @@ READING = """\
 **Reading (of the committed run).** Every sk-mmoe model shrinks each quantity's output
 toward its training mean by a factor chosen on early stopping's hold-out
 (`shrink_quantities=True`, chosen on the validation rows in
-`targets_selection_no_shrinkage.md`: higher mean R² on 13 of 18 (task, loss) pairs, lower
-on one by 0.002), and since issue 19 a fit on fewer than 1,000 rows trains Adam with
+`targets_selection_no_shrinkage.md`, re-run with the current defaults: higher mean R² on
+12 of 18 (task, loss) pairs, lower on one by 0.005), and since issue 19 a fit on fewer than 1,000 rows trains Adam with
 decoupled weight decay 2.0: here CreditCard (659 training rows), College (388) and
 HousePrices (273), which now train for more epochs before early stopping ends them;
 NMES1988 and DoctorVisits score exactly as before. The defaults scored below 0 on 1 of
