@@ -474,8 +474,8 @@ run (before the shrinkage, and before issue 19 changed the batch size, optimizer
 small-table embedding defaults) had 3 of 30 below 0, two of them worse than the
 training mean (outpatient visits -0.009 and card spending -0.010, against -0.004 and
 -0.000). Declaring the kind lowers the deviance against squared error clearly only on
-doctor visits (-4.5%, 3 of 3 seeds); on the other counts, card spending and the house
-price the two are within 1.4%. On applications (College: 388 training rows, a hold-out
+doctor visits (-4.5%, 3 of 3 seeds); on the NMES1988 counts, credit reports, card
+spending and the house price the two are within 1.4%. On applications (College: 388 training rows, a hold-out
 of 39) the Poisson task stays behind squared error (deviance +6.4%, R² 0.68 against
 0.76; +12.5% and 0.61 before the decay), although on the validation rows the shrinkage
 had helped the same task: on a few dozen hold-out rows the factor, applied on the log
