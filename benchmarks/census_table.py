@@ -387,9 +387,8 @@ train / validation / test, the epoch chosen on validation AUC (at most
 {size["max_epochs"]} epochs, patience {size["patience"]}), as in
 [census_table.md](../census_table.md). CGC and PLE have 4 shared experts and 2 per task
 (8 experts of 32 units per level, as MMoE's 8); gate dropout 0 for all. The full table's
-other models are not refitted here, and the model code is newer than that table's
-(features now enter through the estimator's own encoding), so compare rows within this
-file.
+other models are not refitted here, and its rows and seeds are not these, so compare rows
+within this file.
 
 {tables}
 
