@@ -8,7 +8,7 @@ default sizes): one network per task and a Shared-Bottom network, each with a bo
 113 units, and OMoE and MMoE with 8 experts of 16 units, all with towers of 8. Training is
 the library's default: inputs embedded piecewise-linearly, Adam at ``lr=1e-3``, early
 stopping on 10% of the training rows, at most 200 epochs. It prints their test errors and
-the honest winner. 147 s measured on two idle CPU cores, several minutes on a busy machine
+the honest winner. 95 s measured on two idle CPU cores, several minutes on a busy machine
 (the 100 inputs' piecewise-linear embedding makes the networks' input 1,600 wide).
 
 Notebook 03 (the paper's synthetic experiment) finds the opposite on the same generator's

@@ -31,7 +31,6 @@ NOT_FROM_RESULTS = {
     ("(50,000 x 2,000, 1% non-zero", "1%"): "20 non-zeros of 2,000 per row, as sparse.md gives it",
     ("~2.7x their matmul work", "2.7"): "counted from the networks' shapes, not measured",
     ("reports 0.9522 / 0.9945", "0.9522"): "the PLE paper's table",
-    ("would take 1.6 GB for", "1.6"): "10,000,000 x 20 x 8 bytes, counted, not measured",
     ("it lowered 6 of 8, most on a", "6 of 8"): "counted from target_storage_selection.md's per-column table",
 }
 
