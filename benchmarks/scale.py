@@ -119,10 +119,15 @@ def id_worker(config):
         }))
 
 
-def _launch(config):
+def _worker_command(config):
+    """The command and environment of one worker process fitting as ``config`` says."""
     env = dict(os.environ, OMP_NUM_THREADS=str(config["threads"]), PYTHONPATH=str(REPO))
     flag = "--id-worker" if "levels" in config else "--worker"
-    command = [sys.executable, str(Path(__file__).resolve()), flag, json.dumps(config)]
+    return [sys.executable, str(Path(__file__).resolve()), flag, json.dumps(config)], env
+
+
+def _launch(config):
+    command, env = _worker_command(config)
     if config["ranks"] > 1:
         command[1:1] = ["-m", "torch.distributed.run", "--standalone",
                         "--nproc-per-node", str(config["ranks"])]
@@ -140,8 +145,7 @@ def _launch_independent(config, copies=2):
     fit compute, without the exchange. Their rows per second add up to the most that
     ``copies`` ranks could reach on this machine."""
     share = dict(config, rows=config["rows"] // copies, batch_size=config["batch_size"] // copies)
-    env = dict(os.environ, OMP_NUM_THREADS=str(config["threads"]), PYTHONPATH=str(REPO))
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(share)]
+    command, env = _worker_command(share)
     started = time.perf_counter()
     processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True, cwd=REPO)
                  for _ in range(copies)]

@@ -63,9 +63,9 @@ def validation_shrinkage(batches, criterion):
         # other way, by the factor's own standard error (positive-part James-Stein), was
         # tried too: on the same validation rows deviance rose on 7 of 9 count and amount
         # tasks, and on the Affairs table of benchmarks/target_storage.py --rows valid mean
-        # R² fell on all three columns (affairs -0.015 -> -0.023, rating -0.001 -> -0.016,
-        # runs before the small tables' weight decay),
-        # since there the training mean itself scores below 0.)
+        # R² fell on all three columns (affairs -0.015 -> -0.023, rating -0.001 -> -0.016),
+        # since there the training mean itself scores below 0; both runs predate the small
+        # tables' weight decay.)
         lowest = losses.min()
         near = np.flatnonzero(losses <= lowest + 1e-7 * max(abs(lowest), 1.0))
         factors[t] = SHRINKAGE_GRID[near[-1]]
