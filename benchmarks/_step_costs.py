@@ -307,3 +307,101 @@ def wait_lines(rows, cfg):
           f"{r['epochs']} | {r['seconds_per_epoch']:.2f} |" for r in rows],
         "",
     ]
+
+
+# Issue 19, third round: how much of a step the experts' matmuls are, and whether
+# torch.compile buys time. The default model at 1,024-row batches (the "auto" batch from
+# 32,768 rows) against the same model with a quarter of the experts' arithmetic.
+STEP_LEVERS = dict(rows=50_000, features=6, batch=1024, steps=30, compile=True)
+STEP_LEVERS_SMOKE = dict(rows=2_000, features=6, batch=256, steps=2, compile=False)
+QUARTER_EXPERTS = {"n_experts": 4, "expert_layer_sizes": (32,)}
+
+
+def _fitted_step(cfg, make_data, **params):
+    """A default model after one epoch, one training batch, and its matmul FLOPs a step."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from sk_mmoe import MMoERegressorClassifier
+    from sk_mmoe._fit_data import training_dataset
+
+    X, y = make_data(cfg["rows"], cfg["features"])
+    model = MMoERegressorClassifier(tasks=["regression", "binary", "multiclass"], max_epochs=1,
+                                    batch_size=cfg["batch"], early_stopping=False,
+                                    random_state=0, **params)
+    model.fit(X[:max(2 * cfg["batch"], 2_000)], y[:max(2 * cfg["batch"], 2_000)])
+    dataset = training_dataset(model, X[:cfg["batch"]], y[:cfg["batch"]], None, reset=False)[0]
+    batch = next(iter(model.get_iterator(dataset, training=True)))
+    model.train_step(batch)  # warm-up
+    with FlopCounterMode(display=False) as counter:
+        model.train_step(batch)
+    return model, batch, counter.get_total_flops()
+
+
+def _alternating_medians(actions, steps):
+    """Median seconds of each action, timed in turns so that both see the same load."""
+    times = [[] for _ in actions]
+    for _ in range(steps):
+        for action, spent in zip(actions, times):
+            start = time.perf_counter()
+            action()
+            spent.append(time.perf_counter() - start)
+    return [statistics.median(spent) for spent in times]
+
+
+def step_levers(cfg, make_data):
+    default, default_batch, default_flops = _fitted_step(cfg, make_data)
+    small, small_batch, small_flops = _fitted_step(cfg, make_data, **QUARTER_EXPERTS)
+    default_s, small_s = _alternating_medians(
+        [lambda: default.train_step(default_batch), lambda: small.train_step(small_batch)],
+        cfg["steps"])
+    result = dict(default_ms=default_s * 1e3, default_mflop=default_flops / 1e6,
+                  small_ms=small_s * 1e3, small_mflop=small_flops / 1e6, compile=None)
+    if not cfg["compile"]:
+        return result
+    module = default.module_
+    X, y = default_batch
+
+    def backward(net):
+        default.get_loss(net(X), y, training=True).backward()
+
+    compiled = torch.compile(module)
+    start = time.perf_counter()
+    backward(compiled)  # compiles
+    compile_s = time.perf_counter() - start
+    eager_s, compiled_s = _alternating_medians(
+        [lambda: backward(module), lambda: backward(compiled)], cfg["steps"])
+    module.zero_grad()
+    result["compile"] = dict(compile_s=compile_s, eager_ms=eager_s * 1e3,
+                             compiled_ms=compiled_s * 1e3)
+    return result
+
+
+def step_lever_lines(result, cfg):
+    lines = [
+        "## (n) Beyond the experts' matmuls; torch.compile",
+        "",
+        f"The default model ({cfg['features']} numeric columns, 3 tasks) and the same model "
+        f"with a quarter of the experts' arithmetic ({QUARTER_EXPERTS}), one `train_step` "
+        f"each on a fixed {cfg['batch']:,}-row batch, in turns, median of {cfg['steps']}:",
+        "",
+        "| model | matmul MFLOP per step | step (ms) |",
+        "|---|---|---|",
+        f"| defaults | {result['default_mflop']:.1f} | {result['default_ms']:.2f} |",
+        f"| a quarter of the experts' arithmetic | {result['small_mflop']:.1f} | "
+        f"{result['small_ms']:.2f} |",
+        "",
+        f"{result['small_mflop'] / result['default_mflop']:.2f}x the matmul work took "
+        f"{result['small_ms'] / result['default_ms']:.2f}x the time.",
+        "",
+    ]
+    compiled = result["compile"]
+    if compiled is None:
+        return lines + ["torch.compile: not run with `--smoke`.", ""]
+    return lines + [
+        f"`torch.compile(module)` (inductor, default mode, gcc on this machine) of the "
+        f"default network: the first call took {compiled['compile_s']:.1f} s to compile; "
+        f"then forward, loss and backward took {compiled['compiled_ms']:.2f} ms against "
+        f"{compiled['eager_ms']:.2f} ms eager (ratio "
+        f"{compiled['compiled_ms'] / compiled['eager_ms']:.2f}), same batch, in turns.",
+        "",
+    ]

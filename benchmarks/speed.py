@@ -386,13 +386,17 @@ def step_rate_main(args, out, start):
     fused = _step_costs.fused_adam_fit(fused_cfg, make_data, paired)
     wait_cfg = _step_costs.WAIT_SMOKE if args.smoke else _step_costs.WAIT
     wait = _step_costs.user_wait(wait_cfg, make_data)
-    results = dict(config=cfg, ops_per_step=ops, step_rate=step_rate, fused=fused, wait=wait)
-    intro = ["# The training step: torch ops, FLOP rate, fused Adam, fit times", ""]
+    levers_cfg = _step_costs.STEP_LEVERS_SMOKE if args.smoke else _step_costs.STEP_LEVERS
+    levers = _step_costs.step_levers(levers_cfg, make_data)
+    results = dict(config=cfg, ops_per_step=ops, step_rate=step_rate, fused=fused, wait=wait,
+                   levers=levers)
+    intro = ["# The training step: torch ops, FLOP rate, fused Adam, fit times, compile", ""]
     return _write_part(args, out, start, "step_rate", results, intro, [
         *_step_costs.report_lines(ops=ops),
         *_step_costs.step_rate_lines(step_rate, cfg),
         *_step_costs.fused_lines(fused, fused_cfg),
         *_step_costs.wait_lines(wait, wait_cfg),
+        *_step_costs.step_lever_lines(levers, levers_cfg),
     ])
 
 

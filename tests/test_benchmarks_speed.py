@@ -26,6 +26,10 @@ def test_step_rate_mode_smoke(tmp_path):
     assert results["fused"]["ratio"] > 0 and results["wait"][0]["epochs"] >= 1
     text = (tmp_path / "speed_step_rate_smoke.md").read_text()
     assert "(k) The training step" in text and "(m) What a user waits for" in text
+    levers = results["levers"]
+    # A quarter of the experts' arithmetic: fewer matmul FLOPs a step, measured.
+    assert 0 < levers["small_mflop"] < levers["default_mflop"] and levers["small_ms"] > 0
+    assert levers["compile"] is None and "torch.compile: not run with `--smoke`" in text
 
 
 def test_flop_count_of_the_paper_sizes():
