@@ -129,7 +129,7 @@ def run_one(setting, remedy, seed):
                   tower_layer_sizes=(8,), gate_layer_sizes=setting.gate_layer_sizes,
                   gate_dropout=0.0, lr=setting.lr, max_epochs=setting.max_epochs,
                   batch_size=setting.batch_size, task_weights=list(setting.task_weights),
-                  early_stopping=False, random_state=seed,
+                  early_stopping=False, numeric_embedding=None, random_state=seed,
                   callbacks__gate_utilization=None)
     params.update(remedy.params)
     model = MMoERegressorClassifier(**params)
@@ -261,7 +261,9 @@ def write_report(out, search, runs, command, fit_elapsed, n_seeds, smoke, conclu
         "(test rows are all labelled), and `task_weights=[1, 100]` makes task_2's loss "
         "100 times task_1's: targets are standardised by the estimator, so this is how "
         "losses of very different scale reach the gates. Models: experts (8,), towers "
-        "(8,), batch 32, Adam, no early stopping, `gate_dropout=0` unless the remedy sets "
+        "(8,), batch 32, Adam, no early stopping, the features entering as they are "
+        "(`numeric_embedding=None`; `\"auto\"` would embed these 10 columns "
+        "piecewise-linearly at 1,000 rows), `gate_dropout=0` unless the remedy sets "
         "it. A run **collapses** when some task's gate puts more than 90% of its mean "
         "weight on the test rows on one expert (`polarized_tasks`); an expert is **dead** "
         "when its mean weight is under 1% for every task (`dead_experts`; `dead_share` "
@@ -311,47 +313,62 @@ CONCLUSION = """
 **Summary.** With standardised inputs, linear gates did not collapse in any of the 30
 search runs with linear gates (16-64 experts, lr up to 0.1, one task 1% labelled, losses
 100x apart); what made them collapse was **a hidden layer in the gates together with a
-high learning rate**: 20% of runs with 32 experts at lr 0.05 (30% with 3x longer
-training), 60% with 64 experts at lr 0.1. Rare labels and uneven loss scales did not add
-to it (50% and 30% with them). On the two studied settings (10% and 70% collapsed runs
+high learning rate**: 10% of runs with 32 experts at lr 0.05 (20% with 3x longer
+training), 80% with 64 experts at lr 0.1. Rare labels and uneven loss scales did not add
+to it (60% and 60% with them). On the two studied settings (10% and 80% collapsed runs
 without remedy, 20 paired seeds each):
 
 - **The balancing loss is the only remedy that prevented collapse in every seed**:
-  `gate_balance=0.1` and `1` took collapse from 70% to 0% (14 seeds removed, 0 caused,
-  sign test p < 0.001) and from 10% to 0%, and dead experts from 58.7 of 64 to 0.7 (at
-  0.1) and from 16.0 of 32 to 0.1. Its cost: task_1's test R² fell in 15 of 20 seeds at
-  64 experts with `gate_balance=0.1` (median change -0.018, p = 0.041); the other three
-  task/setting pairs moved insignificantly.
-- **Gate dropout as the YouTube paper reads it (`"renormalize"`, 0.1) changed nothing**:
-  collapse 10% -> 15% and 70% -> 75% (1 vs 2 and 4 vs 5 seeds removed vs caused), dead
-  experts unchanged, R² unchanged (p >= 0.5). **The literal reading (`"scale"`)** did no
-  better at 0.1 (3 removed, 4 caused); at 0.3 it reduced collapse at 64 experts from 70% to
-  30% (9 vs 1, p = 0.021) at a cost in task_1's R² (15 of 20 seeds lower, p = 0.041). So
-  the gradient that a dropped dominant expert still gets in `"scale"` mode
-  (`tests/test_gates.py`) is real but too weak at the usual rate.
-- **`gate_temperature=3`** reduced collapse (70% -> 25%, p = 0.012; 10% -> 0%) but lowered
-  task_1's R² (15 of 20 seeds at 32 experts, p = 0.041).
-- **`task_weights="uncertainty"`** is not a collapse remedy: collapse unchanged (3 vs 3,
-  1 vs 1), R² unchanged. (It replaces the fixed task weights; here they were equal.)
-- **Collapse itself was not costly here**: without remedy, the runs that collapsed had a
-  *higher* median test R² than those that did not (task_1 0.60 vs 0.49 at 32 experts, 0.30
-  vs 0.19 at 64). No remedy improved either task's R² significantly in either setting.
+  `gate_balance=0.1` and `1` took collapse from 80% to 0% (16 seeds removed, 0 caused,
+  sign test p < 0.001) and from 10% to 0%, and dead experts from 59.8 of 64 to 1.05 (at
+  0.1) and from 16.85 of 32 to 0.15. Its cost in R² was not significant in this run:
+  task_1's test R² fell in 13 of 20 seeds at 64 experts with `gate_balance=0.1` (median
+  change -0.048, p = 0.263) and in 14 of 20 with `1` (p = 0.115); task_2's and the
+  32-expert setting's changes were smaller and as insignificant. (The 2026-12-01 run,
+  on older code, had found a significant cost there: 15 of 20 seeds lower, p = 0.041.)
+- **Gate dropout as the YouTube paper reads it (`"renormalize"`, 0.1) changed nothing
+  measurable**: collapse 10% -> 0% and 80% -> 70% (2 vs 0 and 3 vs 1 seeds removed vs
+  caused, p = 0.500 and 0.625), dead experts about the same (16.20 and 58.70), R²
+  unchanged (p >= 0.263). **The literal reading (`"scale"`)** did no better at 0.1
+  (80% -> 60%, 5 removed, 1 caused, p = 0.219) and lowered task_1's R² at 64 experts (15
+  of 20 seeds, p = 0.041); at 0.3 it reduced collapse at 64 experts from 80% to 40% (8 vs
+  0, p = 0.008) at a larger cost in task_1's R² (17 of 20 seeds lower, median change
+  -0.077, p = 0.003). So the gradient that a dropped dominant expert still gets in
+  `"scale"` mode (`tests/test_gates.py`) is real but too weak at the usual rate.
+- **`gate_temperature=3`** reduced collapse (80% -> 30%, 11 vs 1, p = 0.006; 10% -> 0%)
+  without a significant change in R² in this run (p >= 0.115; the 2026-12-01 run had
+  found task_1's R² lower in 15 of 20 seeds at 32 experts, p = 0.041).
+- **`task_weights="uncertainty"`** is not a collapse remedy: 2 vs 1 and 4 vs 1 seeds
+  removed vs caused (p = 1.000 and 0.375), R² unchanged (p >= 0.115). (It replaces the
+  fixed task weights; here they were equal.)
+- **Collapse itself was not costly here**: without remedy, at 64 experts the 16 runs that
+  collapsed had a *higher* median test R² than the 4 that did not (task_1 0.40 vs 0.06,
+  task_2 0.43 vs 0.01); at 32 experts the 2 that collapsed were a little lower (task_1
+  0.46 vs 0.49), too few to tell. No remedy improved either task's R² significantly in
+  either setting.
 
 **Defaults chosen from this evidence**: `gate_dropout=0.1` with `gate_dropout_mode=
 "renormalize"` stays (no measurable effect here, either way; in the first study it
 raised census-income's income AUC from 0.918 to 0.926 with standardised inputs), and
 `gate_balance=0` stays: it is the remedy that works when every expert must stay in use,
-but it cost a little accuracy in one setting and collapse did not. The end-of-fit
-`GatePolarizationWarning` now suggests `gate_balance=0.1`. The first advice stands:
-standardise the inputs.
+but collapse did not cost accuracy, and the balancing loss did not improve it (its
+lower task_1 R² at 64 experts, 13 of 20 seeds, is not significant in this run; it was in
+the 2026-12-01 run). The end-of-fit `GatePolarizationWarning` suggests
+`gate_balance=0.1`. The first advice stands: standardise the inputs.
 
-The search and the remedies ran as two consecutive one-process runs of this code (the
-search's 80 fits, then the 320 remedy fits), each fit on one thread, on a 2-core machine
-shared with four other jobs: a fit took about 3x longer than on an idle core (median 8 s
-instead of about 2.5 s), so the stated wall time is longer than the 35 minutes the study
-was sized for. The fits ran at commit 1e94f85 (branch family), before the merge of the
-feature encoder that standardises numeric columns inside the model; the inputs here are
-already N(0, I), but a rerun on later commits may differ in the last digits.
+The search and the remedies ran as one process on 2026-12-02 (the search's 80 fits, then
+the 320 remedy fits), each fit on one thread, on a 2-core machine whose other core was
+busy with one other engineer's timing work: median fit 2.9 s in the search and 3.7 s in
+the remedies, 24.5 min in all (the 2026-12-01 run, on a machine shared with four other
+jobs, took 55.7 min). The fits ran on the current code, commit 8ce7c85 with the study
+pinned to `numeric_embedding=None` (committed with these results). That pin is new: the
+model's default `numeric_embedding="auto"` now embeds these 10 columns piecewise-linearly
+(1,000 training rows), which the 2026-12-01 run (commit 1e94f85) predates. An attempt at
+the default, stopped after the search, collapsed in 71 of 80 search runs, linear gates
+included, with a median test R² of about 0 in every setting but the 16-expert one: at
+these learning rates the embedded models did not learn, which is failed training rather
+than the gate collapse this study asks about, so the features enter as they are, as in
+notebook 05.
 """
 
 
