@@ -212,7 +212,7 @@ def step_rate_lines(result, cfg):
         f"numeric_embedding={rows[0]['numeric_embedding']!r}, {rows[0]['n_parameters']:,} "
         "weights): one `train_step` (forward, loss, backward, fused Adam) on a fixed batch, "
         f"median of {cfg['steps']} steps; matmul FLOPs counted by torch's `FlopCounterMode` "
-        f"(forward and backward). A large `torch.mm` ({n} x {n}) on the same thread "
+        f"(forward and backward). A large `torch.mm` ({n} x {n}) with the same torch threads "
         f"reaches {rows[0]['mm_gflops']:.1f} GFLOP/s.",
         "",
         "| batch | step (ms) | MFLOP per step | step GFLOP/s | share of large matmul |",

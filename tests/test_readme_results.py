@@ -24,8 +24,6 @@ _CITED = re.compile(r"benchmarks/results/[\w/]+\.md")
 # (the README's words around the number, the number): numbers no result file shows.
 NOT_FROM_RESULTS = {
     ("was 4.2x with 2 threads", "4.2"): "measured before fit was trimmed (an earlier speed.md)",
-    ("reaches 21% of the FLOP rate", "21%"): "benchmarks/_step_costs.py, not a result file",
-    ("and 31-32% at 1,024-4,096", "32%"): "benchmarks/_step_costs.py, not a result file",
     ("(10,000 x 491, 8% non-zero)", "8%"): "the density of the one-hot census table, not a sparse.md row",
     ("(50,000 x 2,000, 1% non-zero", "1%"): "20 non-zeros of 2,000 per row, as sparse.md gives it",
     ("~2.7x their matmul work", "2.7"): "counted from the networks' shapes, not measured",
