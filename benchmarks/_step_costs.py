@@ -318,7 +318,8 @@ QUARTER_EXPERTS = {"n_experts": 4, "expert_layer_sizes": (32,)}
 
 
 def _fitted_step(cfg, make_data, **params):
-    """A default model after one epoch, one training batch, and its matmul FLOPs a step."""
+    """A model (the defaults, but for ``params``) after one epoch, one training batch, and
+    the matmul FLOPs of a step on it."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from sk_mmoe import MMoERegressorClassifier
@@ -349,6 +350,9 @@ def _alternating_medians(actions, steps):
 
 
 def step_levers(cfg, make_data):
+    """Step times of the default model and of one with a quarter of the experts'
+    arithmetic; with ``cfg["compile"]``, the default network's forward and backward under
+    ``torch.compile`` against eager, and the time of its first (compiling) call."""
     default, default_batch, default_flops = _fitted_step(cfg, make_data)
     small, small_batch, small_flops = _fitted_step(cfg, make_data, **QUARTER_EXPERTS)
     default_s, small_s = _alternating_medians(

@@ -278,9 +278,11 @@ CANDIDATES = {
     # Issue 19, tiny tables: decoupled weight decay strong enough to matter (AdamW's decay
     # is multiplied by lr); chosen on benchmarks/tiny.py's validation rows.
     "adamw_2": {"optimizer": torch.optim.AdamW, "optimizer__weight_decay": 2.0},
-    # Issue 19, third round: what the 5x goal would cost on the largest tables, where a
-    # step is bound by the experts' matmuls. A quarter of the experts' arithmetic (half
-    # the experts, half their width), alone and with early stopping's patience halved.
+    # Issue 19, third round: what the 5x goal would cost on the largest tables, where the
+    # experts' first layer holds most of a step's matmul work. A quarter of the experts'
+    # arithmetic (half the experts, half their width), alone and with early stopping's
+    # patience halved. Neither was kept (quality_selection_budget.md): no faster, or less
+    # accurate.
     "small_network": {"n_experts": 4, "expert_layer_sizes": (32,)},
     "small_network_patience_5": {"n_experts": 4, "expert_layer_sizes": (32,), "n_iter_no_change": 5},
 }
