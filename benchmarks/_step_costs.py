@@ -338,28 +338,18 @@ def _fitted_step(cfg, make_data, **params):
     return model, batch, counter.get_total_flops()
 
 
-def _alternating_medians(actions, steps):
-    """Median seconds of each action, timed in turns so that both see the same load."""
-    times = [[] for _ in actions]
-    for _ in range(steps):
-        for action, spent in zip(actions, times):
-            start = time.perf_counter()
-            action()
-            spent.append(time.perf_counter() - start)
-    return [statistics.median(spent) for spent in times]
-
-
-def step_levers(cfg, make_data):
+def step_levers(cfg, make_data, paired):
     """Step times of the default model and of one with a quarter of the experts'
     arithmetic; with ``cfg["compile"]``, the default network's forward and backward under
-    ``torch.compile`` against eager, and the time of its first (compiling) call."""
+    ``torch.compile`` against eager, and the time of its first (compiling) call. Both
+    comparisons are ``paired`` runs (alternating, medians)."""
     default, default_batch, default_flops = _fitted_step(cfg, make_data)
     small, small_batch, small_flops = _fitted_step(cfg, make_data, **QUARTER_EXPERTS)
-    default_s, small_s = _alternating_medians(
-        [lambda: default.train_step(default_batch), lambda: small.train_step(small_batch)],
-        cfg["steps"])
-    result = dict(default_ms=default_s * 1e3, default_mflop=default_flops / 1e6,
-                  small_ms=small_s * 1e3, small_mflop=small_flops / 1e6, compile=None)
+    steps = paired(lambda: default.train_step(default_batch),
+                   lambda: small.train_step(small_batch), cfg["steps"])
+    result = dict(default_ms=steps["ours_s"] * 1e3, default_mflop=default_flops / 1e6,
+                  small_ms=steps["reference_s"] * 1e3, small_mflop=small_flops / 1e6,
+                  compile=None)
     if not cfg["compile"]:
         return result
     module = default.module_
@@ -372,11 +362,10 @@ def step_levers(cfg, make_data):
     start = time.perf_counter()
     backward(compiled)  # compiles
     compile_s = time.perf_counter() - start
-    eager_s, compiled_s = _alternating_medians(
-        [lambda: backward(module), lambda: backward(compiled)], cfg["steps"])
+    timed = paired(lambda: backward(compiled), lambda: backward(module), cfg["steps"])
     module.zero_grad()
-    result["compile"] = dict(compile_s=compile_s, eager_ms=eager_s * 1e3,
-                             compiled_ms=compiled_s * 1e3)
+    result["compile"] = dict(compile_s=compile_s, eager_ms=timed["reference_s"] * 1e3,
+                             compiled_ms=timed["ours_s"] * 1e3)
     return result
 
 

@@ -387,7 +387,7 @@ def step_rate_main(args, out, start):
     wait_cfg = _step_costs.WAIT_SMOKE if args.smoke else _step_costs.WAIT
     wait = _step_costs.user_wait(wait_cfg, make_data)
     levers_cfg = _step_costs.STEP_LEVERS_SMOKE if args.smoke else _step_costs.STEP_LEVERS
-    levers = _step_costs.step_levers(levers_cfg, make_data)
+    levers = _step_costs.step_levers(levers_cfg, make_data, paired)
     results = dict(config=cfg, ops_per_step=ops, step_rate=step_rate, fused=fused, wait=wait,
                    levers=levers)
     intro = ["# The training step: torch ops, FLOP rate, fused Adam, fit times, compile", ""]
