@@ -162,6 +162,27 @@ def matmul_gflops(n=2048, reps=10):
     return 2 * n**3 * reps / (time.perf_counter() - start) / 1e9
 
 
+def fitted_step(X, y, batch, **params):
+    """A model (the defaults, but for ``params``) after one epoch at ``batch`` rows, one
+    training batch of ``X``, and the matmul FLOPs of a step on it (after a warm-up)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from sk_mmoe import MMoERegressorClassifier
+    from sk_mmoe._fit_data import training_dataset
+
+    model = MMoERegressorClassifier(tasks=["regression", "binary", "multiclass"], max_epochs=1,
+                                    batch_size=batch, early_stopping=False, random_state=0,
+                                    **params)
+    # Enough rows for the defaults' piecewise-linear embedding (from 1,000 rows).
+    model.fit(X[:max(2 * batch, 2_000)], y[:max(2 * batch, 2_000)])
+    dataset = training_dataset(model, X[:batch], y[:batch], None, reset=False)[0]
+    batch_tensors = next(iter(model.get_iterator(dataset, training=True)))
+    model.train_step(batch_tensors)  # warm-up
+    with FlopCounterMode(display=False) as counter:
+        model.train_step(batch_tensors)
+    return model, batch_tensors, counter.get_total_flops()
+
+
 def step_flop_rate(cfg, make_data, n=2048):
     """The default model's training step (forward, loss, backward, Adam) in GFLOP/s,
     against a large matmul's, at the default batch and the largest one.
@@ -169,26 +190,11 @@ def step_flop_rate(cfg, make_data, n=2048):
     FLOPs are counted by torch's ``FlopCounterMode`` over one step (matmuls, forward and
     backward); the time is the median of ``steps`` steps of ``fit``'s own ``train_step``.
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from sk_mmoe import MMoERegressorClassifier
-    from sk_mmoe._fit_data import training_dataset
-
     X, y = make_data(cfg["rows"], cfg["features"])
     peak = matmul_gflops(n)
     rows = []
     for batch in cfg["batches"]:
-        model = MMoERegressorClassifier(tasks=["regression", "binary", "multiclass"],
-                                        batch_size=batch, max_epochs=1, early_stopping=False,
-                                        random_state=0)
-        # Enough rows for the defaults' piecewise-linear embedding (from 1,000 rows).
-        model.fit(X[:max(2 * batch, 2_000)], y[:max(2 * batch, 2_000)])
-        dataset = training_dataset(model, X[:batch], y[:batch], None, reset=False)[0]
-        batch_tensors = next(iter(model.get_iterator(dataset, training=True)))
-        model.train_step(batch_tensors)  # warm-up
-        with FlopCounterMode(display=False) as counter:
-            model.train_step(batch_tensors)
-        flops = counter.get_total_flops()
+        model, batch_tensors, flops = fitted_step(X, y, batch)
         times = []
         for _ in range(cfg["steps"]):
             start = time.perf_counter()
@@ -317,34 +323,14 @@ STEP_LEVERS_SMOKE = dict(rows=2_000, features=6, batch=256, steps=2, compile=Fal
 QUARTER_EXPERTS = {"n_experts": 4, "expert_layer_sizes": (32,)}
 
 
-def _fitted_step(cfg, make_data, **params):
-    """A model (the defaults, but for ``params``) after one epoch, one training batch, and
-    the matmul FLOPs of a step on it."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from sk_mmoe import MMoERegressorClassifier
-    from sk_mmoe._fit_data import training_dataset
-
-    X, y = make_data(cfg["rows"], cfg["features"])
-    model = MMoERegressorClassifier(tasks=["regression", "binary", "multiclass"], max_epochs=1,
-                                    batch_size=cfg["batch"], early_stopping=False,
-                                    random_state=0, **params)
-    model.fit(X[:max(2 * cfg["batch"], 2_000)], y[:max(2 * cfg["batch"], 2_000)])
-    dataset = training_dataset(model, X[:cfg["batch"]], y[:cfg["batch"]], None, reset=False)[0]
-    batch = next(iter(model.get_iterator(dataset, training=True)))
-    model.train_step(batch)  # warm-up
-    with FlopCounterMode(display=False) as counter:
-        model.train_step(batch)
-    return model, batch, counter.get_total_flops()
-
-
 def step_levers(cfg, make_data, paired):
     """Step times of the default model and of one with a quarter of the experts'
     arithmetic; with ``cfg["compile"]``, the default network's forward and backward under
     ``torch.compile`` against eager, and the time of its first (compiling) call. Both
     comparisons are ``paired`` runs (alternating, medians)."""
-    default, default_batch, default_flops = _fitted_step(cfg, make_data)
-    small, small_batch, small_flops = _fitted_step(cfg, make_data, **QUARTER_EXPERTS)
+    X, y = make_data(cfg["rows"], cfg["features"])
+    default, default_batch, default_flops = fitted_step(X, y, cfg["batch"])
+    small, small_batch, small_flops = fitted_step(X, y, cfg["batch"], **QUARTER_EXPERTS)
     steps = paired(lambda: default.train_step(default_batch),
                    lambda: small.train_step(small_batch), cfg["steps"])
     result = dict(default_ms=steps["ours_s"] * 1e3, default_mflop=default_flops / 1e6,
